@@ -1,0 +1,64 @@
+"""The Wan VAE as the engine sees it: pixels in, normalised latents out, and back.
+
+Helios works on *normalised* latents, (z - latents_mean) / latents_std per channel, as the reference pipeline does;
+this wrapper owns that convention so no other module touches the VAE's statistics. Pixels are float tensors in
+[-1, 1] shaped (B, 3, T, H, W) on the way in; `to_uint8_frames` turns decoded pixels into (T, H, W, 3) uint8 frames
+for writers. Encoding samples from the latent distribution with the caller's generator, exactly as diffusers'
+Helios pipelines do, so seeded runs match them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from diffusers import AutoencoderKLWan
+
+
+class LatentCodec:
+    def __init__(self, vae: AutoencoderKLWan) -> None:
+        self.vae = vae
+        z_dim = vae.config.z_dim
+        self.latents_mean = torch.tensor(vae.config.latents_mean, dtype=torch.float32).view(1, z_dim, 1, 1, 1)
+        self.latents_std = torch.tensor(vae.config.latents_std, dtype=torch.float32).view(1, z_dim, 1, 1, 1)
+        self.temporal_scale: int = vae.config.scale_factor_temporal
+        self.spatial_scale: int = vae.config.scale_factor_spatial
+        self.latent_channels: int = z_dim
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.vae.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.vae.parameters()).dtype
+
+    def pixel_frames_for(self, num_latent_frames: int) -> int:
+        return (num_latent_frames - 1) * self.temporal_scale + 1
+
+    @torch.no_grad()
+    def encode(self, pixels: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        """(B, 3, T, H, W) in [-1, 1] -> normalised latents (B, C, 1 + (T-1)/4, H/8, W/8), float32."""
+        pixels = pixels.to(device=self.device, dtype=self.dtype)
+        latents = self.vae.encode(pixels).latent_dist.sample(generator=generator)
+        mean, std = self.latents_mean.to(latents), self.latents_std.to(latents)
+        # Same arithmetic as the reference (multiply by 1/std), so fp32 results match it bit for bit.
+        return ((latents - mean) * (1.0 / std)).float()
+
+    @torch.no_grad()
+    def decode(self, latents: torch.Tensor) -> torch.Tensor:
+        """Normalised latents (B, C, t, h, w) -> pixels (B, 3, 1 + (t-1)*4, 8h, 8w) in [-1, 1]."""
+        latents = latents.to(device=self.device, dtype=self.dtype)
+        mean, std = self.latents_mean.to(latents), self.latents_std.to(latents)
+        return self.vae.decode(latents / (1.0 / std) + mean, return_dict=False)[0]
+
+
+def pixels_from_uint8(frames: np.ndarray) -> torch.Tensor:
+    """(T, H, W, 3) uint8 -> (1, 3, T, H, W) float32 in [-1, 1]."""
+    tensor = torch.from_numpy(np.ascontiguousarray(frames)).float().div_(127.5).sub_(1.0)
+    return tensor.permute(3, 0, 1, 2).unsqueeze(0)
+
+
+def to_uint8_frames(pixels: torch.Tensor) -> np.ndarray:
+    """(1, 3, T, H, W) in [-1, 1] -> (T, H, W, 3) uint8, rounded (not truncated) to the nearest level."""
+    video = (pixels[0].float() * 0.5 + 0.5).clamp_(0.0, 1.0).mul_(255.0).round_()
+    return video.to(torch.uint8).permute(1, 2, 3, 0).cpu().numpy()
