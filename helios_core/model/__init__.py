@@ -1,0 +1,1 @@
+"""Model folders and the model parts inside them: validate, load and save diffusers-format Helios models."""
