@@ -129,7 +129,6 @@ class DriftSettings:
     detect: bool = True
     anti_drift: bool = False  # on a latent drift flag, noise the history latents (the paper's adaptive remedy)
     noise_strength: float = 0.1
-    reanchor: bool = False  # on a pixel drift warning, also replace the anchor with the newest clean chunk's first latent
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """The streaming loop: one video as a sequence of 33-frame chunks, each conditioned on the rolling history.
 
-    for each chunk:  noise -> denoise (with history + text) -> hooks (drift) -> push into history -> decode -> yield
+    for each chunk:  noise -> denoise (with history + text) -> decode -> hook (drift) -> push into history -> yield
 
 T2V, I2V and V2V run through the same loop; they differ only in what `seed_history` puts in the buffer first.
 Nothing here grows with video length: the history buffer is fixed-size and decoded frames are handed to the caller
@@ -63,9 +63,9 @@ def plan_frames(config: GenerationConfig, temporal_scale: int = 4) -> FramePlan:
     return FramePlan(num_chunks, kept, chunk)
 
 
-# A hook sees each chunk's latents before they enter the history and may return corrected ones.
-LatentHook = Callable[[int, torch.Tensor, dict], torch.Tensor]
-PixelHook = Callable[[int, np.ndarray, torch.Tensor, dict], None]
+# A hook sees each decoded chunk (index, latents, frames, notes) before its latents enter the history, and returns
+# the latents the history should keep (the drift remedy noises them); it records what it did in `notes`.
+ChunkHook = Callable[[int, torch.Tensor, np.ndarray, dict], torch.Tensor]
 
 
 class StreamingGenerator:
@@ -81,9 +81,8 @@ class StreamingGenerator:
     def model_dtype(self) -> torch.dtype:
         return self.transformer.dtype
 
-    def stream(self, request: GenerationRequest, *, latent_hook: LatentHook | None = None,
-               pixel_hook: PixelHook | None = None, text_embeds: dict[str, torch.Tensor] | None = None,
-               ) -> Iterator[DecodedChunk]:
+    def stream(self, request: GenerationRequest, *, hook: ChunkHook | None = None,
+               text_embeds: dict[str, torch.Tensor] | None = None) -> Iterator[DecodedChunk]:
         cfg = request.config
         plan = plan_frames(cfg, self.codec.temporal_scale)
         generator = torch.Generator("cpu").manual_seed(request.seed)
@@ -103,14 +102,12 @@ class StreamingGenerator:
             latents = denoiser.denoise(noise, predict, timeline.conditioning(k, self.model_dtype, self.device),
                                        generator, is_first_chunk=k == 0)
             denoised = time.perf_counter()
-            notes: dict = {}
-            history_latents = latent_hook(k, latents, notes) if latent_hook else latents
-            take_anchor = (k == 0 and history.anchor is None) or (cfg.history.skip_first_chunk and k == 1)
-            history.push_chunk(history_latents, take_anchor=take_anchor)
             frames = to_uint8_frames(self.codec.decode(latents))[: plan.num_pixel_frames - emitted]
             decoded = time.perf_counter()
-            if pixel_hook:
-                pixel_hook(k, frames, latents, notes)
+            notes: dict = {}
+            history_latents = hook(k, latents, frames, notes) if hook else latents
+            take_anchor = (k == 0 and history.anchor is None) or (cfg.history.skip_first_chunk and k == 1)
+            history.push_chunk(history_latents, take_anchor=take_anchor)
             timings = {"denoise": denoised - started, "decode": decoded - denoised,
                        "total": time.perf_counter() - started}
             yield DecodedChunk(k, plan.num_chunks, latents.float().cpu(), frames, emitted, timings, notes)

@@ -1,0 +1,163 @@
+"""The engine's one face: check a request cheaply, load a model folder once, stream videos from it.
+
+    HeliosEngine.check_request(model_path, request)   # before any weight loads: folder, sizes, lengths
+    engine = HeliosEngine.load(model_path, runtime)    # None = the embedded default model
+    for chunk in engine.generate(request): ...         # ChunkResult per 33-frame chunk, already decoded
+
+The engine owns device and dtype choice, the text encoder's placement (it runs once per prompt and is then moved off
+the GPU), and the drift detector, which sees every chunk and, with `drift.anti_drift`, noises the history latents
+the way the paper's adaptive remedy does. It prints nothing; callers render `ChunkResult`s as they like.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import torch
+
+from helios_core.config import GenerationConfig, RuntimeConfig
+from helios_core.drift import DriftConfig, DriftDetector, add_history_noise
+from helios_core.errors import ConfigError, ModelFolderError
+from helios_core.model.folder import ModelFolderInfo, load_model_folder, validate_model_folder
+from helios_core.model.text import PromptEncoder
+from helios_core.model.vae import LatentCodec
+from helios_core.pipeline import FramePlan, StreamingGenerator, plan_frames
+from helios_core.request import ChunkResult, GenerationRequest
+
+DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
+
+
+def default_model_path() -> Path:
+    """The small model trained by the project and shipped inside the package."""
+    return Path(__file__).resolve().parent / "default_model"
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"unknown device '{name}' (use auto, cpu, cuda or cuda:N)") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device '{name}' asked for, but this machine has no CUDA GPU (use --device cpu)")
+    return device
+
+
+def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
+    if name == "auto":
+        # bf16 is the reference's weight dtype on GPUs; CPUs have no fast bf16 matmul on most laptops.
+        return torch.bfloat16 if device.type == "cuda" else torch.float32
+    if name not in DTYPES:
+        raise ConfigError(f"unknown dtype '{name}' (use auto, bf16, fp16 or fp32)")
+    return DTYPES[name]
+
+
+def size_multiple(info: ModelFolderInfo, num_stages: int) -> int:
+    """Pixel height/width must divide by VAE scale x patch x 2^(pyramid stages - 1)."""
+    spatial = int(info.vae_config.get("scale_factor_spatial", 8))
+    patch = int(info.transformer_config.get("patch_size", (1, 2, 2))[-1])
+    return spatial * patch * 2 ** (num_stages - 1)
+
+
+class HeliosEngine:
+    def __init__(self, generator: StreamingGenerator, prompt_encoder: PromptEncoder | None, model_path: Path,
+                 runtime: RuntimeConfig) -> None:
+        self.generator = generator
+        self.prompt_encoder = prompt_encoder
+        self.model_path = model_path
+        self.runtime = runtime
+
+    @property
+    def model_name(self) -> str:
+        return "default" if self.model_path == default_model_path() else str(self.model_path)
+
+    # -- before loading --------------------------------------------------------------------------------------------
+    @staticmethod
+    def check_request(model_path: Path | None, request: GenerationRequest) -> ModelFolderInfo:
+        """Everything that can be checked without loading weights. Raises UserInputError subclasses."""
+        cfg = request.config.validate()
+        request.segments()  # empty prompts
+        path = model_path or default_model_path()
+        if model_path is None and not path.is_dir():
+            raise ModelFolderError("the embedded default model is not installed; pass --model PATH (or set HELIOS_MODEL)")
+        info = validate_model_folder(path)
+        multiple = size_multiple(info, cfg.sampler.num_stages)
+        if cfg.video.height % multiple or cfg.video.width % multiple:
+            raise ConfigError(f"size {cfg.video.height}x{cfg.video.width} must be a multiple of {multiple} for this "
+                              f"model and sampler (e.g. {_round_to(cfg.video.height, multiple)}x"
+                              f"{_round_to(cfg.video.width, multiple)})")
+        if not info.has_text_encoder or not info.has_tokenizer:
+            raise ModelFolderError(f"model folder {path} has no text encoder and tokenizer, which generation needs")
+        resolve_dtype(cfg.runtime.dtype, resolve_device(cfg.runtime.device))
+        return info
+
+    @staticmethod
+    def plan(request: GenerationRequest) -> FramePlan:
+        return plan_frames(request.config)
+
+    # -- loading ---------------------------------------------------------------------------------------------------
+    @classmethod
+    def load(cls, model_path: Path | None, runtime: RuntimeConfig) -> HeliosEngine:
+        path = model_path or default_model_path()
+        device = resolve_device(runtime.device)
+        dtype = resolve_dtype(runtime.dtype, device)
+        parts = load_model_folder(path, device=device, dtype=dtype, text_dtype=torch.float32 if
+                                  device.type == "cpu" else dtype)
+        # The text encoder runs once per prompt; keep it on the CPU between prompts so it holds no GPU memory.
+        prompt_encoder = None
+        if parts.text_encoder is not None and parts.tokenizer is not None:
+            prompt_encoder = PromptEncoder(parts.tokenizer, parts.text_encoder.to(device))
+        transformer = parts.transformer.eval().requires_grad_(False)
+        if runtime.compile:
+            transformer.compile_repeated_blocks(fullgraph=True, dynamic=False)
+        generator = StreamingGenerator(transformer, LatentCodec(parts.vae.eval()), parts.scheduler_config,
+                                       prompt_encoder.encode if prompt_encoder else None, device)
+        return cls(generator, prompt_encoder, path, runtime)
+
+    # -- generating ------------------------------------------------------------------------------------------------
+    def unknown_words(self, prompt: str) -> list[str]:
+        return self.prompt_encoder.unknown_tokens(prompt) if self.prompt_encoder else []
+
+    def generate(self, request: GenerationRequest,
+                 text_embeds: dict[str, torch.Tensor] | None = None) -> Iterator[ChunkResult]:
+        cfg = request.config
+        if self.prompt_encoder is not None:
+            self.prompt_encoder.max_sequence_length = cfg.prompt.max_sequence_length
+        detector = DriftDetector(DriftConfig(), cfg.video.fps, plan_frames(cfg).chunk_pixel_frames)
+        drift_noise = torch.Generator("cpu").manual_seed(request.seed + 1)  # own stream: chunks before a fix agree
+        hook = _drift_hook(cfg, detector, drift_noise) if cfg.drift.detect else None
+        text_started = time.perf_counter()
+        with torch.inference_mode():
+            for chunk in self.generator.stream(request, hook=hook, text_embeds=text_embeds):
+                timings = dict(chunk.timings)
+                if chunk.index == 0:
+                    timings["first_chunk_total"] = time.perf_counter() - text_started
+                yield ChunkResult(
+                    chunk_index=chunk.index, num_chunks=chunk.num_chunks, pixel_frames=chunk.pixel_frames,
+                    first_frame_index=chunk.first_frame_index, timings=timings,
+                    latent_stats=_latent_stats(chunk.latents),
+                    drift_warnings=chunk.notes.get("warnings", []), actions=chunk.notes.get("actions", []),
+                )
+
+
+def _drift_hook(cfg: GenerationConfig, detector: DriftDetector, noise: torch.Generator):
+    def hook(index: int, latents: torch.Tensor, frames, notes: dict) -> torch.Tensor:
+        notes["warnings"] = detector.observe_chunk(index, frames, latents)
+        if cfg.drift.anti_drift and detector.latent_drift_flag:
+            notes["actions"] = [f"chunk {index}: history latents noised (strength {cfg.drift.noise_strength})"]
+            return add_history_noise(latents, cfg.drift.noise_strength, noise)
+        return latents
+
+    return hook
+
+
+def _latent_stats(latents: torch.Tensor) -> dict[str, list[float]]:
+    dims = [d for d in range(latents.ndim) if d != 1]
+    return {"mean": latents.mean(dim=dims).tolist(), "var": latents.var(dim=dims).tolist()}
+
+
+def _round_to(value: int, multiple: int) -> int:
+    return max(multiple, round(value / multiple) * multiple)
