@@ -21,6 +21,7 @@ import torch
 from diffusers import AutoencoderKLWan, HeliosDMDScheduler, HeliosScheduler, HeliosTransformer3DModel
 from transformers import UMT5Config, UMT5EncoderModel
 
+from helios_core.config import GenerationConfig
 from helios_core.errors import ConfigError
 from helios_core.model.folder import ModelParts, save_model_folder
 from helios_core.model.tokenizer import build_word_tokenizer
@@ -160,3 +161,9 @@ def write_tiny_model_folder(
     """Write a tiny model folder at `path` (a test fixture helper) and return the path."""
     save_model_folder(build_tiny_model_parts(seed, scheduler=scheduler), Path(path), max_shard_size=max_shard_size)
     return Path(path)
+
+
+def tiny_generation_config(**values: object) -> GenerationConfig:
+    """64x64, 40 frames (two chunks: 33 + 7), 16 text tokens: the smallest shape the three-stage pyramid allows."""
+    base = {"video.height": 64, "video.width": 64, "video.num_frames": 40, "prompt.max_sequence_length": 16}
+    return GenerationConfig().with_values({**base, **values})
