@@ -94,7 +94,6 @@ class Dtype(str, Enum):
 
 class Offload(str, Enum):
     none = "none"
-    model = "model"
     group = "group"
 
 
@@ -109,7 +108,8 @@ CompileOpt = Annotated[
 ]
 OffloadOpt = Annotated[
     Offload | None,
-    typer.Option("--offload", help="Offload weights to CPU memory to fit a small GPU.", rich_help_panel=MODEL),
+    typer.Option("--offload", help="group: stream transformer blocks from CPU memory to fit a small GPU (CUDA only).",
+                 rich_help_panel=MODEL),
 ]
 OutputOpt = Annotated[
     Path | None,

@@ -146,7 +146,7 @@ class RuntimeConfig:
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     dtype: str = "auto"  # auto | bf16 | fp16 | fp32 (auto: bf16 on GPU, fp32 on CPU)
     compile: bool = False
-    offload: Literal["none", "model", "group"] = "none"
+    offload: Literal["none", "group"] = "none"  # group: stream transformer blocks from CPU memory (small GPUs)
 
 
 @dataclass(frozen=True)

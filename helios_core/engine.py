@@ -20,7 +20,7 @@ import torch
 from helios_core.config import GenerationConfig, RuntimeConfig
 from helios_core.drift import DriftConfig, DriftDetector, add_history_noise
 from helios_core.errors import ConfigError, ModelFolderError
-from helios_core.model.folder import ModelFolderInfo, load_model_folder, validate_model_folder
+from helios_core.model.folder import ModelFolderInfo, load_model_folder, load_text_encoder, validate_model_folder
 from helios_core.model.text import PromptEncoder
 from helios_core.model.vae import LatentCodec
 from helios_core.pipeline import FramePlan, StreamingGenerator, plan_frames
@@ -104,16 +104,27 @@ class HeliosEngine:
         path = model_path or default_model_path()
         device = resolve_device(runtime.device)
         dtype = resolve_dtype(runtime.dtype, device)
-        parts = load_model_folder(path, device=device, dtype=dtype, text_dtype=torch.float32 if
-                                  device.type == "cpu" else dtype)
-        # The text encoder runs once per prompt; keep it on the CPU between prompts so it holds no GPU memory.
+        if runtime.offload != "none" and device.type != "cuda":
+            raise ConfigError("--offload needs a CUDA device (on a CPU everything already lives in CPU memory)")
+        # Weights load straight onto the GPU unless they are offloaded; the text encoder always loads on the CPU and
+        # visits the GPU only to encode (see PromptEncoder).
+        load_device = device if runtime.offload == "none" else torch.device("cpu")
+        parts = load_model_folder(path, device=load_device, dtype=dtype, load_text_encoder=False)
         prompt_encoder = None
-        if parts.text_encoder is not None and parts.tokenizer is not None:
-            prompt_encoder = PromptEncoder(parts.tokenizer, parts.text_encoder.to(device))
+        if parts.tokenizer is not None:
+            text_dtype = torch.float32 if device.type == "cpu" else dtype
+            text_encoder = load_text_encoder(path, dtype=text_dtype)
+            prompt_encoder = PromptEncoder(parts.tokenizer, text_encoder, run_device=device)
         transformer = parts.transformer.eval().requires_grad_(False)
+        vae = parts.vae.eval()
+        if runtime.offload == "group":
+            # diffusers' group offloading streams one block's weights at a time onto the GPU (with prefetch).
+            transformer.enable_group_offload(onload_device=device, offload_device=torch.device("cpu"),
+                                             offload_type="block_level", num_blocks_per_group=1, use_stream=True)
+            vae.to(device)
         if runtime.compile:
             transformer.compile_repeated_blocks(fullgraph=True, dynamic=False)
-        generator = StreamingGenerator(transformer, LatentCodec(parts.vae.eval()), parts.scheduler_config,
+        generator = StreamingGenerator(transformer, LatentCodec(vae), parts.scheduler_config,
                                        prompt_encoder.encode if prompt_encoder else None, device)
         return cls(generator, prompt_encoder, path, runtime)
 

@@ -364,6 +364,11 @@ def _load_diffusers_model(
     return model.to(device).eval()  # .to moves the buffers computed on the CPU (RoPE frequencies)
 
 
+def load_text_encoder(path: Path, *, dtype: torch.dtype = torch.float32) -> UMT5EncoderModel:
+    """Only the text encoder, on the CPU (the engine moves it to the GPU just while it encodes)."""
+    return _load_text_encoder(Path(path), torch.device("cpu"), dtype).eval()
+
+
 def _load_text_encoder(root: Path, device: torch.device, dtype: torch.dtype) -> UMT5EncoderModel:
     # transformers' loader handles the tied embedding; its loading info lets us stay strict.
     model, loading = UMT5EncoderModel.from_pretrained(

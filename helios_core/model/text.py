@@ -34,18 +34,24 @@ class PromptEncoder:
         tokenizer: PreTrainedTokenizerBase,
         text_encoder: UMT5EncoderModel,
         max_sequence_length: int = 512,
+        *,
+        run_device: torch.device | str = "cpu",
     ) -> None:
         self.tokenizer = tokenizer
         self.text_encoder = text_encoder
         self.max_sequence_length = max_sequence_length
-        self._cache: dict[str, torch.Tensor] = {}
+        # The encoder waits wherever it was loaded (the CPU on GPU machines: UMT5-XXL is 11 GB in bf16) and visits
+        # `run_device` only while it encodes, so it holds no GPU memory while chunks are generated.
+        self.run_device = torch.device(run_device)
+        self._cache: dict[tuple[str, int], torch.Tensor] = {}
 
     @torch.no_grad()
     def encode(self, prompt: str) -> torch.Tensor:
         """One prompt -> (1, max_sequence_length, text_dim) float32 on the CPU (the caller moves it)."""
-        if prompt not in self._cache:
-            self._cache[prompt] = self._encode_uncached(prompt)
-        return self._cache[prompt]
+        key = (prompt, self.max_sequence_length)
+        if key not in self._cache:
+            self._cache[key] = self._encode_uncached(prompt)
+        return self._cache[key]
 
     def _encode_uncached(self, prompt: str) -> torch.Tensor:
         inputs = self.tokenizer(
@@ -57,9 +63,14 @@ class PromptEncoder:
             return_attention_mask=True,
             return_tensors="pt",
         )
-        device = next(self.text_encoder.parameters()).device
-        mask = inputs.attention_mask
-        hidden = self.text_encoder(inputs.input_ids.to(device), mask.to(device)).last_hidden_state
+        home = next(self.text_encoder.parameters()).device
+        self.text_encoder.to(self.run_device)
+        try:
+            mask = inputs.attention_mask
+            ids = inputs.input_ids.to(self.run_device)
+            hidden = self.text_encoder(ids, mask.to(self.run_device)).last_hidden_state
+        finally:
+            self.text_encoder.to(home)
         seq_len = int(mask.gt(0).sum())
         embeds = torch.zeros_like(hidden[0])
         embeds[:seq_len] = hidden[0, :seq_len]
