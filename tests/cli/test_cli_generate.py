@@ -71,7 +71,7 @@ def test_flag_precedence_exact_resolved_config(runner, fake_engine, in_tmp: Path
         "--set", "video.num_frames=66",
         "--steps", "7", "--height", "32", "--width", "48", "--seconds", "2", "--fps", "12",
         "--guidance", "3.5", "--negative-prompt", "blurry", "--device", "cpu", "--dtype", "fp32",
-        "--compile", "--offload", "model", "--anti-drift", "--seed", "1",
+        "--compile", "--offload", "group", "--anti-drift", "--seed", "1",
     ]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
@@ -89,7 +89,7 @@ def test_flag_precedence_exact_resolved_config(runner, fake_engine, in_tmp: Path
             "runtime.device": "cpu",
             "runtime.dtype": "fp32",
             "runtime.compile": True,
-            "runtime.offload": "model",
+            "runtime.offload": "group",
             "drift.anti_drift": True,
         }
     )
