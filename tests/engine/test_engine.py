@@ -95,3 +95,8 @@ def test_peak_memory_does_not_grow_with_video_length(tiny_model_dir):
         peaks[num_chunks] = int(out[1])
     print(json.dumps({"peak_rss_kib": peaks}))
     assert peaks[40] <= peaks[4] * 1.05
+
+
+def test_offload_is_refused_without_a_gpu(tiny_model_dir):
+    with pytest.raises(ConfigError, match="needs a CUDA device"):
+        HeliosEngine.load(tiny_model_dir, RuntimeConfig(device="cpu", offload="group"))
