@@ -89,7 +89,9 @@ CASES = [
     (["extend", "corrupt.mp4", "a fox", *SMALL], ["corrupt.mp4"]),
     (["extend", "short.mp4", "a fox", *SMALL], ["short.mp4", "too short"]),
     (["train", "--stage", "base", "x.yaml"], ["not available yet"]),
-    (["bench", "quality", "x.mp4"], ["not available yet"]),
+    (["bench", "quality", "x.mp4"], ["x.mp4", "does not exist"]),
+    (["bench", "quality", "corrupt.mp4"], ["corrupt.mp4"]),
+    (["bench", "speed"], ["not available yet"]),
 ]
 
 
