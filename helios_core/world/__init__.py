@@ -1,0 +1,64 @@
+"""The procedural world the embedded default model is trained on and judged by (issue 6).
+
+Scenes of one to three coloured shapes with motions on a background, deterministic from a seed; captions built from
+a fixed vocabulary and parsed back; a pure-function renderer (any frame, any length, chunk by chunk); a dataset
+writer (MP4s plus manifest.jsonl); and a model-free judge that scores a video against a prompt second by second.
+"""
+
+from helios_core.world.caption import caption, parse_prompt
+from helios_core.world.dataset import clip_seed, write_world_dataset
+from helios_core.world.judge import JudgeReport, ObjectVerdict, SecondVerdict, judge_video
+from helios_core.world.render import WORLD_FPS, render_frames
+from helios_core.world.scene import (
+    SPLITS,
+    Scene,
+    WorldObject,
+    combination_split,
+    sample_scene,
+    scene_from_prompt,
+    split_triples,
+)
+from helios_core.world.spec import ObjectSpec, PromptError, SceneSpec
+from helios_core.world.vocabulary import (
+    BACKGROUNDS,
+    CAMERA,
+    COLORS,
+    LIGHTING,
+    MOTIONS,
+    SHAPES,
+    SIZES,
+    VOCABULARY,
+    unknown_words,
+)
+
+__all__ = [
+    "BACKGROUNDS",
+    "CAMERA",
+    "COLORS",
+    "LIGHTING",
+    "MOTIONS",
+    "SHAPES",
+    "SIZES",
+    "SPLITS",
+    "VOCABULARY",
+    "WORLD_FPS",
+    "JudgeReport",
+    "ObjectSpec",
+    "ObjectVerdict",
+    "PromptError",
+    "Scene",
+    "SceneSpec",
+    "SecondVerdict",
+    "WorldObject",
+    "caption",
+    "clip_seed",
+    "combination_split",
+    "judge_video",
+    "parse_prompt",
+    "render_frames",
+    "sample_scene",
+    "scene_from_prompt",
+    "split_triples",
+    "unknown_words",
+    "write_world_dataset",
+]
