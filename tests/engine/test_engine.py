@@ -100,3 +100,8 @@ def test_peak_memory_does_not_grow_with_video_length(tiny_model_dir):
 def test_offload_is_refused_without_a_gpu(tiny_model_dir):
     with pytest.raises(ConfigError, match="needs a CUDA device"):
         HeliosEngine.load(tiny_model_dir, RuntimeConfig(device="cpu", offload="group"))
+
+
+def test_words_outside_the_vocabulary_are_named(engine):
+    assert engine.unknown_words("a red zebra walks over the quokka") == ["zebra", "quokka"]
+    assert engine.unknown_words("a red cat walks") == []
