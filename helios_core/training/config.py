@@ -1,0 +1,211 @@
+"""Training settings as typed, frozen dataclasses, loaded from `presets/train/{base,mid,distilled}.yaml` + overrides.
+
+Same rules as generation settings (`helios_core.config`): a YAML preset is applied over the dataclass defaults and then
+`key=value` overrides (`--set optim.lr=1e-4`), every value type-checked with `coerce`, and an unknown key is a
+ConfigError naming it. The resolved config is saved beside every checkpoint (`config.yaml`) and compared on resume:
+only the keys in `RESUME_MAY_CHANGE` may differ (the reference aborts on any mismatch; extending a run's step count
+is the one change that cannot alter the steps already taken).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal, get_type_hints
+
+from helios_core.config import coerce, config_keys, flatten
+from helios_core.errors import ConfigError
+from helios_core.presets import preset_dir, read_yaml_mapping
+
+STAGES = ("base", "mid", "distilled")
+RESUME_MAY_CHANGE = frozenset({"loop.max_steps", "loop.checkpoint_every", "loop.keep_last", "loop.log_every"})
+
+
+@dataclass(frozen=True)
+class LoopConfig:
+    max_steps: int = 1000
+    batch_size: int = 1
+    seed: int = 0
+    checkpoint_every: int = 500
+    keep_last: int = 3
+    log_every: int = 1
+    gradient_checkpointing: bool = True
+    precision: Literal["auto", "bf16", "fp32"] = "auto"  # auto: bf16 autocast on GPU, fp32 on CPU
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    lr: float = 5e-5
+    betas: tuple[float, float] = (0.9, 0.999)
+    weight_decay: float = 1e-4
+    eps: float = 1e-8
+    grad_clip: float = 1.0
+    warmup_steps: int = 0  # linear warm-up, then constant (the reference's only schedule)
+
+
+@dataclass(frozen=True)
+class LoraSettings:
+    enabled: bool = True  # false: full fine-tuning of the transformer
+    rank: int = 128
+    alpha: float = 128.0
+    target_modules: tuple[str, ...] = ("to_q", "to_k", "to_v", "to_out.0", "ffn.net.0.proj", "ffn.net.2")
+
+
+@dataclass(frozen=True)
+class EmaConfig:
+    enabled: bool = False
+    decay: float = 0.99
+    start_step: int = 0
+
+
+@dataclass(frozen=True)
+class HistorySettings:
+    sizes: tuple[int, int, int] = (16, 2, 1)
+    latent_frames_per_chunk: int = 9
+    keep_first_frame: bool = True  # the first-frame anchor; off for the embedded-model ablation
+
+
+@dataclass(frozen=True)
+class DropConfig:
+    """Unified history injection: probabilities are tried in order (T2V, else V2V, else I2V layout)."""
+
+    enabled: bool = True
+    t2v_prob: float = 0.4
+    v2v_prob: float = 0.4
+    i2v_prob: float = 0.1
+
+
+@dataclass(frozen=True)
+class CorruptConfig:
+    """Frame-Aware Corrupt (Easy Anti-Drifting) on the history; each operation has its own probability."""
+
+    enabled: bool = True
+    skip_prob: float = 0.1
+    noise_prob: float = 0.9
+    noise_max_sigma: float = 1 / 3
+    blur_prob: float = 0.1
+    blur_min_scale: float = 0.9
+    saturation_prob: float = 0.9
+    saturation_range: tuple[float, float] = (0.3, 1.7)
+
+
+@dataclass(frozen=True)
+class TimestepConfig:
+    sampling: Literal["logit_normal", "uniform"] = "logit_normal"
+    logit_mean: float = 0.0
+    logit_std: float = 1.0
+
+
+@dataclass(frozen=True)
+class PyramidConfig:
+    num_stages: int = 3
+    gamma: float = 1 / 3
+    stage_range: tuple[float, ...] = (0.0, 1 / 3, 2 / 3, 1.0)
+    sample_ratios: tuple[float, ...] = (1.0, 2.0, 1.0)  # relative frequency of each stage (coarsest first)
+
+
+@dataclass(frozen=True)
+class DistillConfig:
+    method: Literal["ode"] = "ode"  # DMD is not implemented yet
+    teacher_sampler: Literal["flow_unipc", "pyramid_unipc"] = "pyramid_unipc"
+    teacher_steps: tuple[int, ...] = (20, 20, 20)
+    teacher_guidance: float = 5.0
+    teacher_cfg_zero_star: bool = True
+    student_sigmas: tuple[float, ...] = (1.0, 0.75, 0.5, 0.25)
+    regression_weight: float = 80.0
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    stage: Literal["base", "mid", "distilled"] = "base"
+    loop: LoopConfig = field(default_factory=LoopConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    lora: LoraSettings = field(default_factory=LoraSettings)
+    ema: EmaConfig = field(default_factory=EmaConfig)
+    history: HistorySettings = field(default_factory=HistorySettings)
+    drop: DropConfig = field(default_factory=DropConfig)
+    corrupt: CorruptConfig = field(default_factory=CorruptConfig)
+    timestep: TimestepConfig = field(default_factory=TimestepConfig)
+    pyramid: PyramidConfig = field(default_factory=PyramidConfig)
+    distill: DistillConfig = field(default_factory=DistillConfig)
+
+    def validate(self) -> TrainConfig:
+        loop, optim = self.loop, self.optim
+        positives = {"loop.max_steps": loop.max_steps, "loop.batch_size": loop.batch_size,
+                     "loop.checkpoint_every": loop.checkpoint_every, "loop.keep_last": loop.keep_last,
+                     "loop.log_every": loop.log_every, "lora.rank": self.lora.rank,
+                     "history.latent_frames_per_chunk": self.history.latent_frames_per_chunk}
+        for key, value in positives.items():
+            if value < 1:
+                raise ConfigError(f"config key '{key}' must be at least 1, got {value}")
+        if not optim.lr > 0 or optim.warmup_steps < 0 or optim.grad_clip <= 0:
+            raise ConfigError("optim.lr and optim.grad_clip must be > 0 and optim.warmup_steps >= 0")
+        probs = {f"drop.{k}": getattr(self.drop, k) for k in ("t2v_prob", "v2v_prob", "i2v_prob")}
+        probs |= {f"corrupt.{k}": getattr(self.corrupt, k) for k in ("skip_prob", "noise_prob", "blur_prob",
+                                                                     "saturation_prob", "noise_max_sigma")}
+        probs["ema.decay"] = self.ema.decay
+        for key, value in probs.items():
+            if not 0.0 <= value <= 1.0:
+                raise ConfigError(f"config key '{key}' must be in [0, 1], got {value}")
+        if any(s < 1 for s in self.history.sizes):
+            raise ConfigError(f"history.sizes must be three positive integers, got {list(self.history.sizes)}")
+        pyramid = self.pyramid
+        if len(pyramid.stage_range) != pyramid.num_stages + 1 or len(pyramid.sample_ratios) != pyramid.num_stages:
+            raise ConfigError("pyramid.stage_range needs num_stages + 1 values and pyramid.sample_ratios num_stages")
+        if any(s < 0 or s > 1 for s in self.distill.student_sigmas) or not self.distill.student_sigmas:
+            raise ConfigError("distill.student_sigmas must be a non-empty list of values in [0, 1]")
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return json.loads(json.dumps(dataclasses.asdict(self)))  # tuples -> lists, plain JSON types only
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        return apply_train_overrides(cls(), flatten(data))
+
+
+def train_preset_path(stage_or_path: str) -> Path:
+    path = Path(stage_or_path)
+    if path.suffix in (".yaml", ".yml"):
+        if not path.is_file():
+            raise ConfigError(f"training config file {path} does not exist")
+        return path
+    if stage_or_path not in STAGES:
+        raise ConfigError(f"unknown training stage '{stage_or_path}' (choose {', '.join(STAGES)} or a .yaml file)")
+    return preset_dir() / "train" / f"{stage_or_path}.yaml"
+
+
+def load_train_config(stage_or_path: str, overrides: dict[str, Any] | None = None) -> TrainConfig:
+    """The preset of a stage (or a YAML file) over the defaults, then dotted-key overrides."""
+    path = train_preset_path(stage_or_path)
+    data = flatten(read_yaml_mapping(path, "training config"))
+    data.update(overrides or {})
+    return apply_train_overrides(TrainConfig(), data)
+
+
+def apply_train_overrides(config: TrainConfig, values: dict[str, Any]) -> TrainConfig:
+    known = set(config_keys(TrainConfig))
+    for key, value in values.items():
+        if key not in known:
+            close = difflib.get_close_matches(key, sorted(known), n=3)
+            hint = f"did you mean {' or '.join(close)}?" if close else f"known keys: {', '.join(sorted(known))}"
+            raise ConfigError(f"unknown training config key '{key}': {hint}")
+        config = _set_path(config, key.split("."), value, key)
+    return config.validate()
+
+
+def _set_path(obj: Any, path: list[str], value: Any, full_key: str) -> Any:
+    hint = get_type_hints(type(obj))[path[0]]
+    if len(path) == 1:
+        return replace(obj, **{path[0]: coerce(value, hint, full_key)})
+    return replace(obj, **{path[0]: _set_path(getattr(obj, path[0]), path[1:], value, full_key)})
+
+
+def changed_keys(old: TrainConfig, new: TrainConfig) -> list[str]:
+    """Dotted keys whose values differ between two configs."""
+    old_flat, new_flat = flatten(old.to_dict()), flatten(new.to_dict())
+    return sorted(k for k in new_flat if old_flat.get(k) != new_flat[k])
+

@@ -1,0 +1,54 @@
+"""What every stage shares: calling the transformer with the history layout, and sampling noise levels.
+
+The history layout (which latents go to the long / mid / short patchifiers and their RoPE frame indices) is taken
+from the engine's own `HistoryBuffer`, so training and inference cannot disagree on it:
+anchor 0, long 1..16, mid 17..18, short 19, noisy 20..28 for sizes [16, 2, 1] with the anchor.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from helios_core.history import HistoryBuffer
+from helios_core.training.config import HistorySettings, TimestepConfig
+
+
+class HistoryLayout:
+    def __init__(self, settings: HistorySettings) -> None:
+        buffer = HistoryBuffer(settings.sizes, settings.latent_frames_per_chunk,
+                               keep_first_frame=settings.keep_first_frame, shape=(1, 1, 1, 1))
+        self.sizes = buffer.sizes  # (long, mid, short); short is one larger without the anchor
+        self.keep_first_frame = settings.keep_first_frame
+        inputs = buffer.inputs()
+        self.indices = (inputs.indices_long, inputs.indices_mid, inputs.indices_short, inputs.indices_noisy)
+
+    @property
+    def history_frames(self) -> int:
+        return sum(self.sizes)
+
+    def forward(self, model: torch.nn.Module, noisy: torch.Tensor, timestep: torch.Tensor, text: torch.Tensor,
+                history: torch.Tensor, anchor: torch.Tensor) -> torch.Tensor:
+        """Velocity prediction for `noisy` (B, C, 9, h', w') given history (B, C, H, h, w) and anchor (B, C, 1, h, w)."""
+        batch = noisy.shape[0]
+        long, mid, short = history.split(self.sizes, dim=2)
+        if self.keep_first_frame:
+            short = torch.cat([anchor, short], dim=2)
+        idx_long, idx_mid, idx_short, idx_noisy = (i.expand(batch, -1).to(noisy.device) for i in self.indices)
+        return model(
+            hidden_states=noisy, timestep=timestep, encoder_hidden_states=text,
+            indices_hidden_states=idx_noisy, indices_latents_history_short=idx_short,
+            indices_latents_history_mid=idx_mid, indices_latents_history_long=idx_long,
+            latents_history_short=short, latents_history_mid=mid, latents_history_long=long, return_dict=False,
+        )[0]
+
+
+def sample_unit(config: TimestepConfig, batch: int, generator: torch.Generator) -> torch.Tensor:
+    """(B,) values in (0, 1): sigma for flow matching (logit-normal as SD3 / the reference, or uniform)."""
+    if config.sampling == "logit_normal":
+        return torch.sigmoid(torch.randn(batch, generator=generator) * config.logit_std + config.logit_mean)
+    return torch.rand(batch, generator=generator)
+
+
+def broadcast(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """(B,) -> (B, 1, 1, 1, 1) on `like`'s device and dtype."""
+    return values.to(like.device, like.dtype).view(-1, *([1] * (like.ndim - 1)))

@@ -1,0 +1,217 @@
+"""The training loop shared by the three stages: data, history augmentation, loss, AdamW, checkpoints, logging.
+
+    for step in range(start, max_steps):
+        lr <- warm-up then constant      batch <- SampleOrder(position)      history <- drop + Frame-Aware Corrupt
+        loss <- stage.loss   backward   clip   AdamW   EMA      log.jsonl      checkpoint every N steps
+
+Exact resume: every random draw of a step (sample order, layouts, corruption, noise, sigmas, teacher sampling)
+comes from one CPU `torch.Generator` or from a pure function of (seed, position); the generator state, the
+position, the weights, AdamW and EMA are all in the checkpoint. So on a CPU, `resume=True` after a kill continues
+the identical loss curve bit for bit (tested). `log.jsonl` lines after the resumed step are dropped first, so the
+log reads as one uninterrupted run.
+
+Devices: `accelerate.Accelerator` places the model, wraps it for DDP under `accelerate launch`, and runs bf16
+autocast on GPUs (fp32 on CPU). Each rank draws from its own generator (seed + rank) and takes every
+world_size-th batch of the common sample order, so the global batch is batch_size x world_size.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from accelerate import Accelerator
+from accelerate.utils import gather_object
+
+from helios_core.errors import ConfigError, OutputPathError
+from helios_core.training.checkpoint import (
+    RunState,
+    checkpoint_dirs,
+    latest_checkpoint,
+    load_checkpoint,
+    read_checkpoint_config,
+    restore_rng,
+    rng_states,
+    save_checkpoint,
+)
+from helios_core.training.config import RESUME_MAY_CHANGE, TrainConfig, changed_keys
+from helios_core.training.dataset import LatentChunkDataset, SampleOrder
+from helios_core.training.history_aug import augment_history
+from helios_core.training.model_setup import Ema, frozen_copy_if_needed, load_transformer, trainable_parameters
+from helios_core.training.stages.base import BaseStage
+from helios_core.training.stages.common import HistoryLayout
+from helios_core.training.stages.distilled import DistilledStage
+from helios_core.training.stages.mid import MidStage
+
+LOG_FILE = "log.jsonl"
+
+
+@dataclass(frozen=True)
+class StepInfo:
+    step: int  # steps done so far (1-based after the first update)
+    max_steps: int
+    loss: float
+    learning_rate: float
+    grad_norm: float
+    seconds: float  # wall time of this step
+
+
+@dataclass
+class TrainResult:
+    out_dir: Path
+    steps_done: int  # by this call
+    final_step: int
+    losses: list[float]  # of the steps done by this call
+    last_checkpoint: Path | None
+
+
+def learning_rate_at(config: TrainConfig, step: int) -> float:
+    """Linear warm-up over `warmup_steps`, then constant (the reference's schedules)."""
+    warmup = config.optim.warmup_steps
+    return config.optim.lr * min(1.0, (step + 1) / warmup) if warmup else config.optim.lr
+
+
+def _resolve_precision(config: TrainConfig) -> str:
+    precision = config.loop.precision
+    if precision == "auto":
+        return "bf16" if torch.cuda.is_available() else "fp32"
+    if precision == "bf16" and not torch.cuda.is_available():
+        raise ConfigError("loop.precision=bf16 needs a CUDA GPU; use fp32 (or auto) on a CPU")
+    return precision
+
+
+def _check_out_dir(out_dir: Path, resume: bool) -> Path | None:
+    checkpoint = latest_checkpoint(out_dir)
+    if resume:
+        return checkpoint  # None: nothing to resume yet, start from step 0
+    if checkpoint is not None or (out_dir / LOG_FILE).is_file():
+        raise OutputPathError(f"{out_dir} already holds a training run; pass --resume to continue it or choose a "
+                              "new --out folder")
+    return None
+
+
+def _truncate_log(out_dir: Path, step: int) -> None:
+    path = out_dir / LOG_FILE
+    if not path.is_file():
+        return
+    kept = [line for line in path.read_text(encoding="utf-8").splitlines()
+            if line.strip() and json.loads(line).get("step", 0) <= step]
+    path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+
+
+def _build_stage(config: TrainConfig, layout: HistoryLayout, dataset: LatentChunkDataset, scheduler_config: dict,
+                 transformer: torch.nn.Module, device: torch.device):
+    if config.stage == "base":
+        return BaseStage(config, layout)
+    if config.stage == "mid":
+        return MidStage(config, layout)
+    teacher = frozen_copy_if_needed(transformer, config)
+    return DistilledStage(config, layout, scheduler_config, tuple(transformer.config.patch_size),
+                          dataset.negative_text().to(device), teacher)
+
+
+@dataclass
+class Components:
+    transformer: torch.nn.Module
+    dataset: LatentChunkDataset
+    layout: HistoryLayout
+    stage: BaseStage | MidStage | DistilledStage
+
+
+def build_components(config: TrainConfig, model_path: Path, data_dir: Path, device: torch.device,
+                     precision: str) -> Components:
+    """The model (with its adapter), the data and the stage's loss, as training and evaluation both need them."""
+    layout = HistoryLayout(config.history)
+    dataset = LatentChunkDataset(data_dir, history_frames=layout.history_frames)
+    prepared_chunk = int(dataset.settings.get("chunk_latent_frames", config.history.latent_frames_per_chunk))
+    if prepared_chunk != config.history.latent_frames_per_chunk:
+        raise ConfigError(f"{data_dir} was prepared with {prepared_chunk}-latent chunks but history."
+                          f"latent_frames_per_chunk is {config.history.latent_frames_per_chunk}")
+    base_dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    transformer, scheduler_config = load_transformer(model_path, config, device, base_dtype)
+    stage = _build_stage(config, layout, dataset, scheduler_config, transformer, device)
+    return Components(transformer, dataset, layout, stage)
+
+
+def train(config: TrainConfig, *, model_path: Path, data_dir: Path, out_dir: Path, resume: bool = False,
+          on_step: Callable[[StepInfo], None] | None = None) -> TrainResult:
+    config = config.validate()
+    out_dir = Path(out_dir)
+    checkpoint = _check_out_dir(out_dir, resume)
+    if checkpoint is not None:
+        changed = [k for k in changed_keys(read_checkpoint_config(checkpoint), config) if k not in RESUME_MAY_CHANGE]
+        if changed:
+            raise ConfigError(f"--resume with settings that differ from the run's ({', '.join(changed)}); only "
+                              f"{', '.join(sorted(RESUME_MAY_CHANGE))} may change")
+    precision = _resolve_precision(config)
+    accelerator = Accelerator(cpu=not torch.cuda.is_available(), mixed_precision="bf16" if precision == "bf16" else "no")
+    device, rank, world = accelerator.device, accelerator.process_index, accelerator.num_processes
+
+    parts = build_components(config, Path(model_path), Path(data_dir), device, precision)
+    transformer, dataset, stage = parts.transformer, parts.dataset, parts.stage
+    trainables = trainable_parameters(transformer)
+    optimizer = torch.optim.AdamW(list(trainables.values()), lr=config.optim.lr, betas=config.optim.betas,
+                                  weight_decay=config.optim.weight_decay, eps=config.optim.eps)
+    ema = Ema(trainables, config.ema.decay, config.ema.start_step) if config.ema.enabled else None
+    generator = torch.Generator("cpu").manual_seed(config.loop.seed * 1009 + rank)
+    order = SampleOrder(len(dataset), config.loop.seed)
+
+    step, position = 0, 0
+    if checkpoint is not None:
+        run, rng = load_checkpoint(checkpoint, trainables, optimizer, ema.shadow if ema else None, rank)
+        if run.world_size != world:
+            raise ConfigError(f"checkpoint {checkpoint} was written by {run.world_size} process(es); resume with "
+                              f"the same number ({world} now)")
+        restore_rng(rng, generator)
+        step, position = run.step, run.data_position
+        if accelerator.is_main_process:
+            _truncate_log(out_dir, step)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model, optimizer = accelerator.prepare(transformer, optimizer)
+    if isinstance(stage, DistilledStage):
+        stage.raw_model = transformer
+
+    losses: list[float] = []
+    start_step, last = step, checkpoint
+    chunk = config.history.latent_frames_per_chunk
+    batch_size = config.loop.batch_size
+    while step < config.loop.max_steps:
+        started = time.perf_counter()
+        lr = learning_rate_at(config, step)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        batch = order.batch(dataset, position + rank * batch_size, batch_size)
+        batch.history, batch.anchor = augment_history(batch.history, batch.anchor, config.drop, config.corrupt,
+                                                      chunk, generator)
+        loss = stage.loss(model, batch.to(device), generator)
+        accelerator.backward(loss)
+        grad_norm = accelerator.clip_grad_norm_(list(trainables.values()), config.optim.grad_clip)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        step += 1
+        position += batch_size * world
+        if ema is not None:
+            ema.update(trainables, step)
+        loss_value = float(accelerator.reduce(loss.detach(), reduction="mean")) if world > 1 else float(loss.detach())
+        losses.append(loss_value)
+        info = StepInfo(step, config.loop.max_steps, loss_value, lr, float(grad_norm), time.perf_counter() - started)
+        if accelerator.is_main_process and (step % config.loop.log_every == 0 or step == config.loop.max_steps):
+            with (out_dir / LOG_FILE).open("a", encoding="utf-8") as log:
+                log.write(json.dumps({"step": step, "loss": loss_value, "lr": lr, "grad_norm": info.grad_norm,
+                                      "seconds": info.seconds}) + "\n")
+        if step % config.loop.checkpoint_every == 0 or step == config.loop.max_steps:
+            states = rng_states(generator)
+            rng_by_rank = gather_object([states]) if world > 1 else [states]
+            if accelerator.is_main_process:
+                run = RunState(step=step, data_position=position, learning_rate=lr, world_size=world)
+                last = save_checkpoint(out_dir, run, config, trainables, optimizer, ema.shadow if ema else None,
+                                       rng_by_rank, config.loop.keep_last)
+            accelerator.wait_for_everyone()
+        if on_step is not None:
+            on_step(info)
+    final = checkpoint_dirs(out_dir)
+    return TrainResult(out_dir, step - start_step, step, losses, final[-1] if final else last)

@@ -1,0 +1,73 @@
+"""Fixtures for the training tests: tiny synthetic videos (moving squares) prepared once per session.
+
+The videos are 64x64 so the tiny VAE gives 8x8 latents, the smallest size the three-level pyramid (2x2 at the
+coarsest level, one 2x2 patch) allows. Torch runs single-threaded in these tests: the CPU is shared, and oversubscribed
+threads make the tiny VAE ten times slower; the previous thread count is restored after each module.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+SIZE = 64
+SEQUENCE_LENGTH = 16  # text tokens: the tiny text encoder is 32 wide, so a short sequence keeps shards small
+
+
+def moving_square_frames(num_frames: int, seed: int) -> np.ndarray:
+    """(T, 64, 64, 3) uint8: a coloured square moving at constant speed over a flat background."""
+    rng = np.random.default_rng(seed)
+    frames = np.empty((num_frames, SIZE, SIZE, 3), dtype=np.uint8)
+    frames[:] = rng.integers(0, 80, 3)
+    x, y = rng.integers(0, 40, 2)
+    dx, dy = rng.integers(1, 3, 2)
+    colour = rng.integers(120, 255, 3)
+    for t in range(num_frames):
+        left, top = (x + dx * t) % 48, (y + dy * t) % 48
+        frames[t, top: top + 16, left: left + 16] = colour
+    return frames
+
+
+def write_manifest(path: Path, lines: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module", autouse=True)
+def single_thread():
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="session")
+def video_dir(tmp_path_factory) -> Path:
+    from helios_core.video import write_video
+
+    folder = tmp_path_factory.mktemp("training_videos")
+    # Two videos of 70 frames (2 chunks of 33) and one of 40 (1 chunk), all at 24 fps.
+    for name, frames, seed in (("a", 70, 0), ("b", 70, 1), ("c", 40, 2)):
+        write_video(folder / f"{name}.mp4", moving_square_frames(frames, seed), 24)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def prepared_dir(tmp_path_factory, video_dir: Path, tiny_model_dir: Path) -> Path:
+    from helios_core.training import prepare_dataset
+
+    torch.set_num_threads(1)
+    manifest = write_manifest(video_dir / "manifest.jsonl", [
+        {"path": "a.mp4", "caption": "a red square moves right"},
+        {"path": "b.mp4", "caption": "a blue square moves down"},
+        {"path": "c.mp4", "caption": "a green square moves"},
+    ])
+    out = tmp_path_factory.mktemp("prepared")
+    report = prepare_dataset(manifest, out, model_path=tiny_model_dir, height=SIZE, width=SIZE,
+                             max_sequence_length=SEQUENCE_LENGTH)
+    assert len(report.prepared) == 3 and not report.skipped
+    return out
