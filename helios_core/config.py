@@ -17,7 +17,7 @@ import math
 import types
 import typing
 from dataclasses import dataclass, field, fields, is_dataclass, replace
-from typing import Any, Literal, get_args, get_origin, get_type_hints
+from typing import Any, Literal, TypeVar, get_args, get_origin, get_type_hints
 
 from helios_core.errors import ConfigError
 
@@ -29,6 +29,7 @@ DEFAULT_NEGATIVE_PROMPT = (
     "legs, many people in the background, walking backwards"
 )
 
+ConfigT = TypeVar("ConfigT")
 SamplerKind = Literal["flow_unipc", "pyramid_unipc", "pyramid_dmd"]
 TrimRule = Literal["request", "reference"]
 
@@ -210,14 +211,15 @@ def config_keys(config_cls: type = GenerationConfig, prefix: str = "") -> list[s
     return keys
 
 
-def apply_overrides(config: GenerationConfig, values: dict[str, Any]) -> GenerationConfig:
-    """Set dotted keys on a frozen config, type-checking each value against its field's annotation."""
-    known = set(config_keys())
+def apply_overrides(config: ConfigT, values: dict[str, Any], *, label: str = "config") -> ConfigT:
+    """Set dotted keys on a frozen config tree, type-checking each value against its field's annotation, then
+    validate the result. Works for any tree of frozen dataclasses with a `validate()` (generation and training)."""
+    known = set(config_keys(type(config)))
     for key, value in values.items():
         if key not in known:
             close = difflib.get_close_matches(key, sorted(known), n=3)
-            hint = f"did you mean {' or '.join(close)}?" if close else "see `helios presets --keys`"
-            raise ConfigError(f"unknown config key '{key}': {hint}")
+            hint = f"did you mean {' or '.join(close)}?" if close else "no similar key exists"
+            raise ConfigError(f"unknown {label} key '{key}': {hint}")
         config = _set_path(config, key.split("."), value, key)
     return config.validate()
 

@@ -10,13 +10,12 @@ is the one change that cannot alter the steps already taken).
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import json
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, get_type_hints
+from typing import Any, Literal
 
-from helios_core.config import coerce, config_keys, flatten
+from helios_core.config import apply_overrides, flatten
 from helios_core.errors import ConfigError
 from helios_core.presets import preset_dir, read_yaml_mapping
 
@@ -187,21 +186,7 @@ def load_train_config(stage_or_path: str, overrides: dict[str, Any] | None = Non
 
 
 def apply_train_overrides(config: TrainConfig, values: dict[str, Any]) -> TrainConfig:
-    known = set(config_keys(TrainConfig))
-    for key, value in values.items():
-        if key not in known:
-            close = difflib.get_close_matches(key, sorted(known), n=3)
-            hint = f"did you mean {' or '.join(close)}?" if close else f"known keys: {', '.join(sorted(known))}"
-            raise ConfigError(f"unknown training config key '{key}': {hint}")
-        config = _set_path(config, key.split("."), value, key)
-    return config.validate()
-
-
-def _set_path(obj: Any, path: list[str], value: Any, full_key: str) -> Any:
-    hint = get_type_hints(type(obj))[path[0]]
-    if len(path) == 1:
-        return replace(obj, **{path[0]: coerce(value, hint, full_key)})
-    return replace(obj, **{path[0]: _set_path(getattr(obj, path[0]), path[1:], value, full_key)})
+    return apply_overrides(config, values, label="training config")
 
 
 def changed_keys(old: TrainConfig, new: TrainConfig) -> list[str]:
