@@ -53,9 +53,31 @@ def register(app: typer.Typer) -> None:
         Console(stderr=False).print(table)
         print(json.dumps({"bench": "quality", "videos": [r.to_dict() for r in reports]}))
 
-    @bench_app.command("speed", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-    def speed(ctx: typer.Context) -> None:
-        """Speed on the GPU (not available yet in this version)."""
-        raise UserInputError("`helios bench speed` is not available yet in this version of Helios")
+    @bench_app.command("speed")
+    def speed(
+        preset: Annotated[str, typer.Option(help="base, mid or distilled.")] = "distilled",
+        steps: Annotated[str | None, typer.Option(help="Steps per pyramid stage, e.g. 1,1,1 (default: the preset's).")]
+        = None,
+        height: Annotated[int, typer.Option(help="Height in pixels.")] = 384,
+        width: Annotated[int, typer.Option(help="Width in pixels.")] = 640,
+        frames: Annotated[int, typer.Option(help="Frames per timed video.")] = 165,
+        tiny: Annotated[bool, typer.Option("--tiny", help="A tiny random model instead of the full 14B.")] = False,
+        compile: Annotated[bool, typer.Option("--compile", help="Regional torch.compile on both sides.")] = False,
+        no_diffusers: Annotated[bool, typer.Option("--no-diffusers", help="Skip diffusers' pipeline.")] = False,
+        device: Annotated[str, typer.Option(help="cuda, cuda:N or (with --tiny) cpu.")] = "cuda",
+        repeats: Annotated[int, typer.Option(help="Timed videos per side.")] = 1,
+        sets: Annotated[list[str] | None, typer.Option("--set", help="Config override KEY=VALUE (repeatable).")] = None,
+    ) -> None:
+        """Full-size random-weight speed of our engine vs diffusers' Helios pipeline, in one process."""
+        from helios_core.bench.speed import format_table as speed_table
+        from helios_core.bench.speed import parse_steps, run_speed_bench
+        from helios_core.presets import parse_set_option
+
+        overrides = dict(parse_set_option(item) for item in sets or [])
+        result = run_speed_bench(preset=preset, steps=parse_steps(steps), height=height, width=width,
+                                 num_frames=frames, full_size=not tiny, compile=compile,
+                                 with_diffusers=not no_diffusers, device=device, repeats=repeats, overrides=overrides)
+        print(speed_table(result))
+        print(json.dumps(result))
 
     app.add_typer(bench_app, name="bench")

@@ -28,3 +28,11 @@ def test_bench_quality_reports_seam_and_writes_plot(tmp_path):
     assert report["seam_max"] > 3  # the brightness jump at frame 33 is seen as a seam
     assert (tmp_path / "plots" / "clip.quality.png").stat().st_size > 1000
     assert "Helios quality report" in result.output
+
+
+def test_bench_speed_tiny_on_cpu_ends_with_json():
+    result = CliRunner().invoke(app, ["bench", "speed", "--tiny", "--device", "cpu", "--height", "64", "--width", "64",
+                                      "--frames", "17", "--no-diffusers"])
+    assert result.exit_code == 0, result.output
+    last = json.loads(result.output.strip().splitlines()[-1])
+    assert last["ours"]["e2e_fps"] > 0 and last["ours"]["frames"] == 17
