@@ -116,7 +116,7 @@ class HeliosEngine:
             text_encoder = load_text_encoder(path, dtype=text_dtype)
             prompt_encoder = PromptEncoder(parts.tokenizer, text_encoder, run_device=device)
         transformer = parts.transformer.eval().requires_grad_(False)
-        vae = parts.vae.eval()
+        vae = parts.vae.eval().to(DTYPES[runtime.vae_dtype])
         if runtime.offload == "group":
             # diffusers' group offloading streams one block's weights at a time onto the GPU (with prefetch).
             transformer.enable_group_offload(onload_device=device, offload_device=torch.device("cpu"),
@@ -139,10 +139,11 @@ class HeliosEngine:
             self.prompt_encoder.max_sequence_length = cfg.prompt.max_sequence_length
         detector = DriftDetector(DriftConfig(), cfg.video.fps, plan_frames(cfg).chunk_pixel_frames)
         drift_noise = torch.Generator("cpu").manual_seed(request.seed + 1)  # own stream: chunks before a fix agree
-        hook = _drift_hook(cfg, detector, drift_noise) if cfg.drift.detect else None
+        hooks = _drift_hooks(cfg, detector, drift_noise) if cfg.drift.detect else {}
         text_started = time.perf_counter()
         with torch.inference_mode():
-            for chunk in self.generator.stream(request, hook=hook, text_embeds=text_embeds):
+            for chunk in self.generator.stream(request, text_embeds=text_embeds,
+                                               overlap_decode=self.runtime.overlap_decode, **hooks):
                 timings = dict(chunk.timings)
                 if chunk.index == 0:
                     timings["first_chunk_total"] = time.perf_counter() - text_started
@@ -154,15 +155,21 @@ class HeliosEngine:
                 )
 
 
-def _drift_hook(cfg: GenerationConfig, detector: DriftDetector, noise: torch.Generator):
-    def hook(index: int, latents: torch.Tensor, frames, notes: dict) -> torch.Tensor:
-        notes["warnings"] = detector.observe_chunk(index, frames, latents)
+def _drift_hooks(cfg: GenerationConfig, detector: DriftDetector, noise: torch.Generator) -> dict:
+    """The latent rule runs before a chunk enters the history (so its remedy can act there); pixel checks run when
+    the chunk's frames are decoded, which with overlapped decoding is one chunk later."""
+
+    def latent_hook(index: int, latents: torch.Tensor, notes: dict) -> torch.Tensor:
+        notes["warnings"] = detector.observe_chunk(index, None, latents)
         if cfg.drift.anti_drift and detector.latent_drift_flag:
             notes["actions"] = [f"chunk {index}: history latents noised (strength {cfg.drift.noise_strength})"]
             return add_history_noise(latents, cfg.drift.noise_strength, noise)
         return latents
 
-    return hook
+    def pixel_hook(index: int, frames, notes: dict) -> None:
+        notes["warnings"] = notes.get("warnings", []) + detector.observe_chunk(index, frames, None)
+
+    return {"latent_hook": latent_hook, "pixel_hook": pixel_hook}
 
 
 def _latent_stats(latents: torch.Tensor) -> dict[str, list[float]]:

@@ -1,6 +1,7 @@
 """The streaming loop: one video as a sequence of 33-frame chunks, each conditioned on the rolling history.
 
-    for each chunk:  noise -> denoise (with history + text) -> decode -> hook (drift) -> push into history -> yield
+    for each chunk:  noise -> denoise (with history + text) -> latent hook (drift rule, remedy) -> push into
+                     history -> start decoding (side stream on a GPU) -> yield the previous chunk's frames
 
 T2V, I2V and V2V run through the same loop; they differ only in what `seed_history` puts in the buffer first.
 Nothing here grows with video length: the history buffer is fixed-size and decoded frames are handed to the caller
@@ -23,7 +24,9 @@ import torch
 
 from helios_core.config import GenerationConfig
 from helios_core.history import HistoryBuffer
-from helios_core.model.vae import LatentCodec, pixels_from_uint8, to_uint8_frames
+from helios_core.decode_queue import ChunkDecode
+from helios_core.host_copy import host_to_device
+from helios_core.model.vae import LatentCodec, pixels_from_uint8
 from helios_core.request import GenerationRequest
 from helios_core.samplers import ChunkDenoiser, TextConditioning
 from helios_core.text_schedule import TextTimeline
@@ -38,6 +41,14 @@ class DecodedChunk:
     first_frame_index: int
     timings: dict[str, float]
     notes: dict = field(default_factory=dict)  # filled by hooks (drift warnings and actions)
+
+
+@dataclass
+class _Pending:
+    index: int
+    decode: ChunkDecode
+    notes: dict
+    denoise_seconds: float
 
 
 @dataclass(frozen=True)
@@ -63,9 +74,10 @@ def plan_frames(config: GenerationConfig, temporal_scale: int = 4) -> FramePlan:
     return FramePlan(num_chunks, kept, chunk)
 
 
-# A hook sees each decoded chunk (index, latents, frames, notes) before its latents enter the history, and returns
-# the latents the history should keep (the drift remedy noises them); it records what it did in `notes`.
-ChunkHook = Callable[[int, torch.Tensor, np.ndarray, dict], torch.Tensor]
+# The latent hook sees each chunk's latents before they enter the history and returns what the history should keep
+# (the drift remedy noises them); the pixel hook sees the decoded frames. Both record what they did in `notes`.
+LatentHook = Callable[[int, torch.Tensor, dict], torch.Tensor]
+PixelHook = Callable[[int, np.ndarray, dict], None]
 
 
 class StreamingGenerator:
@@ -81,8 +93,9 @@ class StreamingGenerator:
     def model_dtype(self) -> torch.dtype:
         return self.transformer.dtype
 
-    def stream(self, request: GenerationRequest, *, hook: ChunkHook | None = None,
-               text_embeds: dict[str, torch.Tensor] | None = None) -> Iterator[DecodedChunk]:
+    def stream(self, request: GenerationRequest, *, latent_hook: LatentHook | None = None,
+               pixel_hook: PixelHook | None = None, text_embeds: dict[str, torch.Tensor] | None = None,
+               overlap_decode: bool = True) -> Iterator[DecodedChunk]:
         cfg = request.config
         plan = plan_frames(cfg, self.codec.temporal_scale)
         generator = torch.Generator("cpu").manual_seed(request.seed)
@@ -94,24 +107,39 @@ class StreamingGenerator:
                                 shape=(1, latent_shape[1], *latent_shape[3:]), device=self.device)
         self.seed_history(history, request, generator)
         denoiser = ChunkDenoiser(cfg.sampler, self.scheduler_config, self.transformer.config.patch_size)
-        emitted = 0
+        side_stream = torch.cuda.Stream(self.device) if overlap_decode and self.device.type == "cuda" else None
+        pending: _Pending | None = None
+        emitted, clock = 0, time.perf_counter()
         for k in range(plan.num_chunks):
             started = time.perf_counter()
-            noise = torch.randn(latent_shape, generator=generator).to(self.device)  # (1, C, 9, h, w)
-            predict = self._predictor(history)
-            latents = denoiser.denoise(noise, predict, timeline.conditioning(k, self.model_dtype, self.device),
-                                       generator, is_first_chunk=k == 0)
-            denoised = time.perf_counter()
-            frames = to_uint8_frames(self.codec.decode(latents))[: plan.num_pixel_frames - emitted]
-            decoded = time.perf_counter()
+            noise = host_to_device(torch.randn(latent_shape, generator=generator), self.device)  # (1, C, 9, h, w)
+            latents = denoiser.denoise(noise, self._predictor(history), timeline.conditioning(
+                k, self.model_dtype, self.device), generator, is_first_chunk=k == 0)
             notes: dict = {}
-            history_latents = hook(k, latents, frames, notes) if hook else latents
+            history_latents = latent_hook(k, latents, notes) if latent_hook else latents
             take_anchor = (k == 0 and history.anchor is None) or (cfg.history.skip_first_chunk and k == 1)
             history.push_chunk(history_latents, take_anchor=take_anchor)
-            timings = {"denoise": denoised - started, "decode": decoded - denoised,
-                       "total": time.perf_counter() - started}
-            yield DecodedChunk(k, plan.num_chunks, latents.float().cpu(), frames, emitted, timings, notes)
-            emitted += len(frames)
+            current = _Pending(k, ChunkDecode(self.codec, latents, side_stream), notes,
+                               time.perf_counter() - started)
+            if pending is not None:  # the previous chunk's frames, decoded while this chunk was denoised
+                chunk, clock = self._finish(pending, plan, emitted, clock, pixel_hook)
+                emitted += len(chunk.pixel_frames)
+                yield chunk
+            pending = current
+        chunk, clock = self._finish(pending, plan, emitted, clock, pixel_hook)
+        yield chunk
+
+    def _finish(self, pending: _Pending, plan: FramePlan, emitted: int, clock: float,
+                pixel_hook: PixelHook | None) -> tuple[DecodedChunk, float]:
+        frames = pending.decode.frames()[: plan.num_pixel_frames - emitted]
+        if pixel_hook:
+            pixel_hook(pending.index, frames, pending.notes)
+        now = time.perf_counter()
+        # "total" is the wall time between successive chunks reaching the caller: with overlap, a chunk's decode
+        # runs while the next one is denoised, so this is the real streaming rate, not a sum of parts.
+        timings = {"denoise": pending.denoise_seconds, "decode": pending.decode.seconds, "total": now - clock}
+        latents = pending.decode.latents.float().cpu()
+        return DecodedChunk(pending.index, plan.num_chunks, latents, frames, emitted, timings, pending.notes), now
 
     def _encoder(self, text_embeds: dict[str, torch.Tensor] | None) -> Callable[[str], torch.Tensor]:
         if text_embeds is not None:

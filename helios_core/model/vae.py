@@ -2,7 +2,7 @@
 
 Helios works on *normalised* latents, (z - latents_mean) / latents_std per channel, as the reference pipeline does;
 this wrapper owns that convention so no other module touches the VAE's statistics. Pixels are float tensors in
-[-1, 1] shaped (B, 3, T, H, W) on the way in; `to_uint8_frames` turns decoded pixels into (T, H, W, 3) uint8 frames
+[-1, 1] shaped (B, 3, T, H, W) on the way in; `to_uint8_video` turns decoded pixels into (T, H, W, 3) uint8 frames
 for writers. Encoding samples from the latent distribution with the caller's generator, exactly as diffusers'
 Helios pipelines do, so seeded runs match them.
 """
@@ -58,7 +58,8 @@ def pixels_from_uint8(frames: np.ndarray) -> torch.Tensor:
     return tensor.permute(3, 0, 1, 2).unsqueeze(0)
 
 
-def to_uint8_frames(pixels: torch.Tensor) -> np.ndarray:
-    """(1, 3, T, H, W) in [-1, 1] -> (T, H, W, 3) uint8, rounded (not truncated) to the nearest level."""
+def to_uint8_video(pixels: torch.Tensor) -> torch.Tensor:
+    """(1, 3, T, H, W) in [-1, 1] -> (T, H, W, 3) uint8 on the same device, rounded (not truncated)."""
     video = (pixels[0].float() * 0.5 + 0.5).clamp_(0.0, 1.0).mul_(255.0).round_()
-    return video.to(torch.uint8).permute(1, 2, 3, 0).cpu().numpy()
+    return video.to(torch.uint8).permute(1, 2, 3, 0).contiguous()
+

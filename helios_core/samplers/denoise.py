@@ -23,6 +23,7 @@ import torch
 from diffusers import HeliosDMDScheduler, HeliosScheduler
 
 from helios_core.config import SamplerConfig
+from helios_core.host_copy import host_to_device
 from helios_core.samplers.guidance import guide
 from helios_core.samplers.pyramid import block_noise, downsample_noise, renoise_coefficients, upsample_nearest
 
@@ -112,7 +113,7 @@ class ChunkDenoiser:
                 latents = upsample_nearest(latents)
                 alpha, beta = renoise_coefficients(scheduler.ori_start_sigmas[stage], scheduler.config.gamma)
                 renoise = block_noise(tuple(latents.shape), scheduler.config.gamma, generator, self.patch_size[1:])
-                latents = alpha * latents + beta * renoise.to(latents.device)
+                latents = alpha * latents + beta * host_to_device(renoise, latents.device)
                 start_point = latents
             timesteps = scheduler.timesteps
             for i, t in enumerate(timesteps):
