@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from helios_core.user_files import read_user_text
 from helios_core.errors import ConfigError
 
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
@@ -78,16 +79,7 @@ def safe_output_name(name: str, where: str) -> str:
 
 def load_prompts_file(path: Path) -> list[BatchItem]:
     """Parse a prompts file (see the module docstring); the list is never empty."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"prompts file {path} does not exist") from None
-    except IsADirectoryError:
-        raise ConfigError(f"prompts file {path} is a folder, not a file") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"prompts file {path} is not UTF-8 text") from None
-    except OSError as err:
-        raise ConfigError(f"cannot read prompts file {path}: {err.strerror}") from None
+    text = read_user_text(path, "prompts file")
     lines = [
         (number, line.strip())
         for number, line in enumerate(text.splitlines(), start=1)

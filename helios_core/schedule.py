@@ -21,6 +21,7 @@ from typing import Any
 
 import yaml
 
+from helios_core.user_files import read_user_text
 from helios_core.errors import ConfigError
 from helios_core.request import PromptSegment
 
@@ -61,16 +62,7 @@ def format_clock(seconds: float) -> str:
 
 def load_schedule(path: Path) -> tuple[PromptSegment, ...]:
     """Read and check a schedule file (format by suffix, see the module docstring)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"schedule file {path} does not exist") from None
-    except IsADirectoryError:
-        raise ConfigError(f"schedule file {path} is a folder, not a file") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"schedule file {path} is not UTF-8 text") from None
-    except OSError as err:
-        raise ConfigError(f"cannot read schedule file {path}: {err.strerror}") from None
+    text = read_user_text(path, "schedule file")
     if path.suffix.lower() in STRUCTURED_SUFFIXES:
         entries = _structured_entries(text, path)
     else:
