@@ -4,6 +4,7 @@
         trainable.safetensors    the trainable weights (LoRA adapter, or the whole transformer), fp32, by name
         optimizer.safetensors    AdamW state flattened to tensors: "<param name>/exp_avg", "/exp_avg_sq", "/step"
         ema.safetensors          the EMA of the trainable weights (when enabled)
+        <extra>.safetensors      a stage's own state (DMD: critic.safetensors, critic_optimizer.safetensors)
         rng_rank<r>.safetensors  each process's training generator and torch RNG states (uint8 tensors)
         state.json               step, data position, learning rate, world size
         config.yaml              the resolved training config (what `--config` takes; read back on resume/export)
@@ -74,7 +75,7 @@ def restore_rng(states: dict[str, torch.Tensor], generator: torch.Generator) -> 
         torch.cuda.set_rng_state_all(cuda)
 
 
-def _optimizer_tensors(optimizer: torch.optim.Optimizer, names: list[str]) -> dict[str, torch.Tensor]:
+def optimizer_state_tensors(optimizer: torch.optim.Optimizer, names: list[str]) -> dict[str, torch.Tensor]:
     params = [p for group in optimizer.param_groups for p in group["params"]]
     tensors: dict[str, torch.Tensor] = {}
     for name, param in zip(names, params, strict=True):
@@ -83,7 +84,7 @@ def _optimizer_tensors(optimizer: torch.optim.Optimizer, names: list[str]) -> di
     return tensors
 
 
-def _load_optimizer(optimizer: torch.optim.Optimizer, names: list[str], tensors: dict[str, torch.Tensor]) -> None:
+def load_optimizer_state(optimizer: torch.optim.Optimizer, names: list[str], tensors: dict[str, torch.Tensor]) -> None:
     state: dict[int, dict[str, Any]] = {}
     known = set(names)
     stray = sorted({key.rsplit("/", 1)[0] for key in tensors} - known)
@@ -100,7 +101,8 @@ def _load_optimizer(optimizer: torch.optim.Optimizer, names: list[str], tensors:
 
 def save_checkpoint(out_dir: Path, run: RunState, config: TrainConfig, trainables: dict[str, torch.nn.Parameter],
                     optimizer: torch.optim.Optimizer, ema: dict[str, torch.Tensor] | None,
-                    rng_by_rank: list[dict[str, torch.Tensor]], keep_last: int) -> Path:
+                    rng_by_rank: list[dict[str, torch.Tensor]], keep_last: int,
+                    extra: dict[str, dict[str, torch.Tensor]] | None = None) -> Path:
     root = Path(out_dir) / CHECKPOINTS
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"step_{run.step:06d}"
@@ -110,9 +112,11 @@ def save_checkpoint(out_dir: Path, run: RunState, config: TrainConfig, trainable
     names = list(trainables)
     save_file({n: p.detach().float().cpu().contiguous() for n, p in trainables.items()},
               str(staging / "trainable.safetensors"))
-    save_file(_optimizer_tensors(optimizer, names), str(staging / "optimizer.safetensors"))
+    save_file(optimizer_state_tensors(optimizer, names), str(staging / "optimizer.safetensors"))
     if ema is not None:
         save_file({n: t.cpu().contiguous() for n, t in ema.items()}, str(staging / "ema.safetensors"))
+    for stem, tensors in (extra or {}).items():
+        save_file({k: v.contiguous() for k, v in tensors.items()}, str(staging / f"{stem}.safetensors"))
     for rank, states in enumerate(rng_by_rank):
         save_file({k: v.contiguous() for k, v in states.items()}, str(staging / f"rng_rank{rank}.safetensors"))
     (staging / "state.json").write_text(json.dumps(run.__dict__, indent=2), encoding="utf-8")
@@ -142,7 +146,7 @@ def load_checkpoint(checkpoint: Path, trainables: dict[str, torch.nn.Parameter],
     with torch.no_grad():
         for name, param in trainables.items():
             param.copy_(weights[name])
-    _load_optimizer(optimizer, list(trainables), load_file(str(checkpoint / "optimizer.safetensors")))
+    load_optimizer_state(optimizer, list(trainables), load_file(str(checkpoint / "optimizer.safetensors")))
     if ema is not None:
         saved = load_file(str(checkpoint / "ema.safetensors"))
         for name, tensor in ema.items():
@@ -153,3 +157,14 @@ def load_checkpoint(checkpoint: Path, trainables: dict[str, torch.nn.Parameter],
         raise ConfigError(f"checkpoint {checkpoint} was written by {state.world_size} process(es) and has no RNG "
                           f"state for rank {rank}; resume with the same number of GPUs")
     return state, load_file(str(rng_file))
+
+
+def load_extra_state(checkpoint: Path, stems: tuple[str, ...]) -> dict[str, dict[str, torch.Tensor]]:
+    """The stage-specific files `save_checkpoint(extra=...)` wrote, by file stem."""
+    found: dict[str, dict[str, torch.Tensor]] = {}
+    for stem in stems:
+        path = Path(checkpoint) / f"{stem}.safetensors"
+        if not path.is_file():
+            raise ConfigError(f"checkpoint {checkpoint} has no {path.name}; it was written by another training stage")
+        found[stem] = load_file(str(path))
+    return found

@@ -108,13 +108,53 @@ class PyramidConfig:
 
 @dataclass(frozen=True)
 class DistillConfig:
-    method: Literal["ode"] = "ode"  # DMD is not implemented yet
+    """Stage 3. `method: ode` is phase (i), the ODE-pair regression warm start; `method: dmd` is phase (ii),
+    Distribution Matching Distillation (`stages/dmd.py`); the `teacher_*`/`student_*` keys belong to ode, the rest
+    to dmd."""
+
+    method: Literal["ode", "dmd"] = "ode"
     teacher_sampler: Literal["flow_unipc", "pyramid_unipc"] = "pyramid_unipc"
     teacher_steps: tuple[int, ...] = (20, 20, 20)
     teacher_guidance: float = 5.0
     teacher_cfg_zero_star: bool = True
     student_sigmas: tuple[float, ...] = (1.0, 0.75, 0.5, 0.25)
     regression_weight: float = 80.0
+    # DMD: the generator's rollout (pyramid DMD sampler steps per stage; the reference trains with [2, 2, 2]).
+    generator_steps: tuple[int, ...] = (2, 2, 2)
+    generator_init: str = ""  # an ODE run's checkpoint (step_* or run folder) to start the generator adapter from
+    real_guidance_scale: float = 3.0  # CFG of the real score (the teacher) on the dataset's negative prompt
+    critic_steps_per_generator_step: int = 5
+    critic_lr: float = 4e-7
+    critic_grad_clip: float = 10.0
+    critic_lora_rank: int = 256
+    critic_lora_alpha: float = 256.0
+    dmd_min_timestep: float = 20.0  # re-noising timesteps of the DMD and critic losses are clamped to [min, max]
+    dmd_max_timestep: float = 980.0
+    dmd_timestep_shift: float = 5.0
+    generator_timestep_beta: tuple[float, float] = (4.0, 1.5)  # the generator's re-noising draw at step 0 ...
+    generator_beta_anneal_steps: int = 500  # ... annealed linearly to Beta(1, 1) = uniform over this many steps
+
+    def validate(self, lora_enabled: bool) -> None:
+        if self.method != "dmd":
+            return
+        if not lora_enabled:
+            raise ConfigError("distill.method=dmd needs lora.enabled=true: the teacher and the critic share the "
+                              "frozen base weights with the generator's adapter")
+        if len(self.generator_steps) < 2 or any(s < 1 for s in self.generator_steps):
+            raise ConfigError("distill.generator_steps needs one positive step count per pyramid stage (at least 2), "
+                              f"got {list(self.generator_steps)}")
+        if self.critic_steps_per_generator_step < 1 or self.critic_lora_rank < 1:
+            raise ConfigError("distill.critic_steps_per_generator_step and distill.critic_lora_rank must be >= 1")
+        if not self.critic_lr > 0 or not self.critic_grad_clip > 0 or not self.dmd_timestep_shift > 0:
+            raise ConfigError("distill.critic_lr, distill.critic_grad_clip and distill.dmd_timestep_shift must be > 0")
+        if not 0 <= self.dmd_min_timestep < self.dmd_max_timestep <= 1000:
+            raise ConfigError("distill.dmd_min_timestep and dmd_max_timestep need 0 <= min < max <= 1000, got "
+                              f"{self.dmd_min_timestep} and {self.dmd_max_timestep}")
+        if any(v <= 0 for v in self.generator_timestep_beta) or self.generator_beta_anneal_steps < 0:
+            raise ConfigError("distill.generator_timestep_beta needs two values > 0 and "
+                              "distill.generator_beta_anneal_steps >= 0")
+        if self.real_guidance_scale < 0:
+            raise ConfigError(f"distill.real_guidance_scale must be >= 0, got {self.real_guidance_scale}")
 
 
 @dataclass(frozen=True)
@@ -156,6 +196,7 @@ class TrainConfig:
             raise ConfigError("pyramid.stage_range needs num_stages + 1 values and pyramid.sample_ratios num_stages")
         if any(s < 0 or s > 1 for s in self.distill.student_sigmas) or not self.distill.student_sigmas:
             raise ConfigError("distill.student_sigmas must be a non-empty list of values in [0, 1]")
+        self.distill.validate(self.lora.enabled)
         return self
 
     def to_dict(self) -> dict[str, Any]:

@@ -4,6 +4,9 @@
         lr <- warm-up then constant      batch <- SampleOrder(position)      history <- drop + Frame-Aware Corrupt
         loss <- stage.loss   backward   clip   AdamW   EMA      log.jsonl      checkpoint every N steps
 
+DMD (`distill.method: dmd`) adds critic updates before each generator update, each on the next batch of the
+sample order, and its critic adapter + optimizer as extra checkpoint files (`stages/dmd.py`).
+
 Exact resume: every random draw of a step (sample order, layouts, corruption, noise, sigmas, teacher sampling)
 comes from one CPU `torch.Generator` or from a pure function of (seed, position); the generator state, the
 position, the weights, AdamW and EMA are all in the checkpoint. So on a CPU, `resume=True` after a kill continues
@@ -33,6 +36,7 @@ from helios_core.training.checkpoint import (
     checkpoint_dirs,
     latest_checkpoint,
     load_checkpoint,
+    load_extra_state,
     read_checkpoint_config,
     restore_rng,
     rng_states,
@@ -45,6 +49,7 @@ from helios_core.training.model_setup import Ema, frozen_copy_if_needed, load_tr
 from helios_core.training.stages.base import BaseStage
 from helios_core.training.stages.common import HistoryLayout
 from helios_core.training.stages.distilled import DistilledStage
+from helios_core.training.stages.dmd import DmdStage
 from helios_core.training.stages.mid import MidStage
 
 LOG_FILE = "log.jsonl"
@@ -109,6 +114,9 @@ def _build_stage(config: TrainConfig, layout: HistoryLayout, dataset: LatentChun
         return BaseStage(config, layout)
     if config.stage == "mid":
         return MidStage(config, layout)
+    if config.distill.method == "dmd":
+        return DmdStage(config, layout, scheduler_config, tuple(transformer.config.patch_size),
+                        dataset.negative_text().to(device), transformer)
     teacher = frozen_copy_if_needed(transformer, config)
     return DistilledStage(config, layout, scheduler_config, tuple(transformer.config.patch_size),
                           dataset.negative_text().to(device), teacher)
@@ -119,7 +127,7 @@ class Components:
     transformer: torch.nn.Module
     dataset: LatentChunkDataset
     layout: HistoryLayout
-    stage: BaseStage | MidStage | DistilledStage
+    stage: BaseStage | MidStage | DistilledStage | DmdStage
 
 
 def build_components(config: TrainConfig, model_path: Path, data_dir: Path, device: torch.device,
@@ -150,6 +158,9 @@ def train(config: TrainConfig, *, model_path: Path, data_dir: Path, out_dir: Pat
     precision = _resolve_precision(config)
     accelerator = Accelerator(cpu=not torch.cuda.is_available(), mixed_precision="bf16" if precision == "bf16" else "no")
     device, rank, world = accelerator.device, accelerator.process_index, accelerator.num_processes
+    if world > 1 and config.stage == "distilled" and config.distill.method == "dmd":
+        raise ConfigError("distill.method=dmd runs in one process for now (its two adapters share one DDP-wrapped "
+                          "model); launch it without accelerate multi-GPU")
 
     parts = build_components(config, Path(model_path), Path(data_dir), device, precision)
     transformer, dataset, stage = parts.transformer, parts.dataset, parts.stage
@@ -167,6 +178,8 @@ def train(config: TrainConfig, *, model_path: Path, data_dir: Path, out_dir: Pat
             raise ConfigError(f"checkpoint {checkpoint} was written by {run.world_size} process(es); resume with "
                               f"the same number ({world} now)")
         restore_rng(rng, generator)
+        if isinstance(stage, DmdStage):
+            stage.load_extra_state(load_extra_state(checkpoint, stage.extra_state_names))
         step, position = run.step, run.data_position
         if accelerator.is_main_process:
             _truncate_log(out_dir, step)
@@ -179,21 +192,28 @@ def train(config: TrainConfig, *, model_path: Path, data_dir: Path, out_dir: Pat
     start_step, last = step, checkpoint
     chunk = config.history.latent_frames_per_chunk
     batch_size = config.loop.batch_size
+
+    def next_batch():
+        nonlocal position
+        batch = order.batch(dataset, position + rank * batch_size, batch_size)
+        batch.history, batch.anchor = augment_history(batch.history, batch.anchor, config.drop, config.corrupt,
+                                                      chunk, generator)
+        position += batch_size * world
+        return batch.to(device)
+
     while step < config.loop.max_steps:
         started = time.perf_counter()
         lr = learning_rate_at(config, step)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        batch = order.batch(dataset, position + rank * batch_size, batch_size)
-        batch.history, batch.anchor = augment_history(batch.history, batch.anchor, config.drop, config.corrupt,
-                                                      chunk, generator)
-        loss = stage.loss(model, batch.to(device), generator)
+        if isinstance(stage, DmdStage):
+            stage.train_critic(model, next_batch, generator, step)
+        loss = stage.loss(model, next_batch(), generator)
         accelerator.backward(loss)
         grad_norm = accelerator.clip_grad_norm_(list(trainables.values()), config.optim.grad_clip)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         step += 1
-        position += batch_size * world
         if ema is not None:
             ema.update(trainables, step)
         loss_value = float(accelerator.reduce(loss.detach(), reduction="mean")) if world > 1 else float(loss.detach())
@@ -201,15 +221,17 @@ def train(config: TrainConfig, *, model_path: Path, data_dir: Path, out_dir: Pat
         info = StepInfo(step, config.loop.max_steps, loss_value, lr, float(grad_norm), time.perf_counter() - started)
         if accelerator.is_main_process and (step % config.loop.log_every == 0 or step == config.loop.max_steps):
             with (out_dir / LOG_FILE).open("a", encoding="utf-8") as log:
-                log.write(json.dumps({"step": step, "loss": loss_value, "lr": lr, "grad_norm": info.grad_norm,
-                                      "seconds": info.seconds}) + "\n")
+                entry = {"step": step, "loss": loss_value, "lr": lr, "grad_norm": info.grad_norm,
+                         "seconds": info.seconds, **getattr(stage, "last_metrics", {})}
+                log.write(json.dumps(entry) + "\n")
         if step % config.loop.checkpoint_every == 0 or step == config.loop.max_steps:
             states = rng_states(generator)
             rng_by_rank = gather_object([states]) if world > 1 else [states]
             if accelerator.is_main_process:
                 run = RunState(step=step, data_position=position, learning_rate=lr, world_size=world)
+                extra = stage.extra_state() if isinstance(stage, DmdStage) else None
                 last = save_checkpoint(out_dir, run, config, trainables, optimizer, ema.shadow if ema else None,
-                                       rng_by_rank, config.loop.keep_last)
+                                       rng_by_rank, config.loop.keep_last, extra)
             accelerator.wait_for_everyone()
         if on_step is not None:
             on_step(info)

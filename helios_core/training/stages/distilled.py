@@ -10,7 +10,7 @@ pair (eps, x0_teacher). The student then predicts x0 in one step from a point on
 
 Differences from the reference (§1(e)): pairs are made on the fly rather than precomputed with
 `get_ode-pairs.py`, and the student regresses at straight-line points instead of at the teacher's stored
-trajectory latents (ChunkDenoiser does not expose its intermediate latents). Phase (ii), DMD, is not implemented.
+trajectory latents (ChunkDenoiser does not expose its intermediate latents). Phase (ii), DMD, is `stages/dmd.py`.
 """
 
 from __future__ import annotations
