@@ -17,6 +17,7 @@ from pathlib import Path
 
 from helios_cli.console import Output
 from helios_cli.execute import Job, report_interrupted, run_batch
+from helios_cli.gpus import multi_gpu_wanted, run_prompts_on_gpus
 from helios_cli.inputs import DEFAULT_OUTPUT_DIR, load_image
 from helios_cli.options import CommonOptions
 from helios_cli.resolve import resolve_config, with_item_values
@@ -32,15 +33,15 @@ EXIT_INTERRUPTED = 130
 
 def run_prompts_file(path: Path, common: CommonOptions, out: Output) -> int:
     items = load_prompts_file(path)
-    output_dir = common.output if common.output is not None else DEFAULT_OUTPUT_DIR
-    if output_dir.suffix.lower() == ".mp4" or output_dir.is_file():
-        raise ConfigError(f"with --prompts, --output is a folder for the videos, not a file: {output_dir}")
+    output_dir = batch_output_dir(common)
     base_config = resolve_config(common.config_flags())
+    if multi_gpu_wanted(common):
+        return run_prompts_on_gpus(path, common, out)
     if common.overwrite:
         pending, done = items, []
     else:
         pending, done = split_done(items, output_dir)
-    jobs = [_item_job(item, base_config, common, output_dir, path) for item in pending]
+    jobs = [item_job(item, base_config, common, output_dir, path) for item in pending]
     try:
         summary = run_batch(jobs, [str(output_dir / item.output_name) for item in done], common.model, out)
     except RunInterrupted as stop:
@@ -50,7 +51,15 @@ def run_prompts_file(path: Path, common: CommonOptions, out: Output) -> int:
     return EXIT_ITEM_FAILED if summary.failed else 0
 
 
-def _item_job(item: BatchItem, base: GenerationConfig, common: CommonOptions, output_dir: Path, path: Path) -> Job:
+def batch_output_dir(common: CommonOptions) -> Path:
+    """--output as the batch's output folder (default outputs/); a file path is refused."""
+    output_dir = common.output if common.output is not None else DEFAULT_OUTPUT_DIR
+    if output_dir.suffix.lower() == ".mp4" or output_dir.is_file():
+        raise ConfigError(f"with --prompts, --output is a folder for the videos, not a file: {output_dir}")
+    return output_dir
+
+
+def item_job(item: BatchItem, base: GenerationConfig, common: CommonOptions, output_dir: Path, path: Path) -> Job:
     seed = item.seed if item.seed is not None else common.seed
     if seed is None:
         seed = secrets.randbelow(2**32)

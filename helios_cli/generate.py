@@ -11,6 +11,7 @@ Exit codes: 0 done; 2 bad input (before any weights load); 130 interrupted (the 
 from __future__ import annotations
 
 import secrets
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -19,6 +20,7 @@ import typer
 from helios_cli.batch_cli import run_prompts_file
 from helios_cli.console import Output
 from helios_cli.execute import Job, report_interrupted, run_single
+from helios_cli.gpus import VideoSpec, multi_gpu_wanted, run_video_on_gpus
 from helios_cli.inputs import load_image, load_video, resolve_output
 from helios_cli.options import CommonOptions, with_common_options
 from helios_cli.resolve import FromRecord, load_from_record, resolve_config
@@ -109,6 +111,35 @@ def _run_one(
     record: FromRecord | None = None,
 ) -> None:
     """Resolve, check (no weights yet), load, generate; Ctrl-C keeps the finished chunks and exits 130."""
+    # The seed is fixed once, here, so that every GPU worker of a --gpus run makes the same video.
+    common = replace(common, seed=resolve_seed(common, record))
+    job, model_path = build_single_job(prompt, common, image_path=image_path, video_path=video_path, record=record)
+    if multi_gpu_wanted(common):
+        spec = VideoSpec(prompt, common, image_path, video_path, record.path if record is not None else None)
+        raise typer.Exit(run_video_on_gpus(spec, job, model_path, out))
+    try:
+        run_single(job, model_path, out)
+    except RunInterrupted as stop:
+        report_interrupted(stop.result, out)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+
+
+def resolve_seed(common: CommonOptions, record: FromRecord | None) -> int:
+    """--seed, else the seed recorded in --from, else a fresh random one."""
+    if common.seed is not None:
+        return common.seed
+    return record.seed if record is not None else random_seed()
+
+
+def build_single_job(
+    prompt: str | None,
+    common: CommonOptions,
+    *,
+    image_path: Path | None = None,
+    video_path: Path | None = None,
+    record: FromRecord | None = None,
+) -> tuple[Job, Path | None]:
+    """The job for one video and its model folder (None = the embedded model); `common.seed` must be set."""
     if prompt is not None and common.schedule is not None:
         raise ConfigError("give a PROMPT or --schedule, not both")
     config = resolve_config(common.config_flags(), base=record.config if record is not None else None)
@@ -119,10 +150,7 @@ def _run_one(
     else:
         schedule = ()
     text = prompt if prompt is not None else (record.prompt if record is not None and not schedule else "")
-    if common.seed is not None:
-        seed = common.seed
-    else:
-        seed = record.seed if record is not None else random_seed()
+    seed = resolve_seed(common, record)
     model_path = common.model.expanduser() if common.model is not None else None
     if model_path is None and record is not None:
         model_path = record.model_path  # --model and HELIOS_MODEL win over the model recorded in --from
@@ -147,11 +175,7 @@ def _run_one(
         build=build,
         metadata=_metadata(model_path, image_path, video_path, record),
     )
-    try:
-        run_single(job, model_path, out)
-    except RunInterrupted as stop:
-        report_interrupted(stop.result, out)
-        raise typer.Exit(EXIT_INTERRUPTED) from None
+    return job, model_path
 
 
 def _metadata(

@@ -111,6 +111,13 @@ OffloadOpt = Annotated[
     typer.Option("--offload", help="group: stream transformer blocks from CPU memory to fit a small GPU (CUDA only).",
                  rich_help_panel=MODEL),
 ]
+GpusOpt = Annotated[
+    int,
+    typer.Option("--gpus", min=1,
+                 help="GPUs of this host: one video is split across them (sequence parallel); with --prompts each "
+                      "GPU makes its own share of the items. Starts its workers itself; torchrun also works.",
+                 rich_help_panel=MODEL),
+]
 OutputOpt = Annotated[
     Path | None,
     typer.Option("--output", "-o", help="Output .mp4 (default outputs/<prompt>-<seed>.mp4), or a folder.",
@@ -152,6 +159,7 @@ class CommonOptions:
     dtype: Dtype | None = None
     compile: bool | None = None
     offload: Offload | None = None
+    gpus: int = 1
     output: Path | None = None
     overwrite: bool = False
     crf: int | None = None
@@ -185,6 +193,7 @@ def _common_signature(
     dtype: DtypeOpt = None,
     compile: CompileOpt = None,
     offload: OffloadOpt = None,
+    gpus: GpusOpt = 1,
     output: OutputOpt = None,
     overwrite: OverwriteOpt = False,
     crf: CrfOpt = None,
