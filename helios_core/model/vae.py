@@ -13,10 +13,16 @@ import numpy as np
 import torch
 from diffusers import AutoencoderKLWan
 
+from helios_core.model.vae_fast import decode_chunk_whole, supports_whole_chunk
+
 
 class LatentCodec:
-    def __init__(self, vae: AutoencoderKLWan) -> None:
+    def __init__(self, vae: AutoencoderKLWan, *, whole_chunk_decode: bool | None = None) -> None:
+        """`whole_chunk_decode`: None (auto) uses the whole-chunk decode on the CPU, where it is 5-7x faster and
+        tested equal to diffusers' frame-by-frame decode; on GPUs it has not been measured yet, so the reference
+        path stays the default there."""
         self.vae = vae
+        self.whole_chunk_decode = whole_chunk_decode
         z_dim = vae.config.z_dim
         self.latents_mean = torch.tensor(vae.config.latents_mean, dtype=torch.float32).view(1, z_dim, 1, 1, 1)
         self.latents_std = torch.tensor(vae.config.latents_std, dtype=torch.float32).view(1, z_dim, 1, 1, 1)
@@ -49,7 +55,13 @@ class LatentCodec:
         """Normalised latents (B, C, t, h, w) -> pixels (B, 3, 1 + (t-1)*4, 8h, 8w) in [-1, 1]."""
         latents = latents.to(device=self.device, dtype=self.dtype)
         mean, std = self.latents_mean.to(latents), self.latents_std.to(latents)
-        return self.vae.decode(latents / (1.0 / std) + mean, return_dict=False)[0]
+        latents = latents / (1.0 / std) + mean
+        whole = self.whole_chunk_decode
+        if whole is None:
+            whole = self.device.type == "cpu" and supports_whole_chunk(self.vae)
+        if whole:
+            return decode_chunk_whole(self.vae, latents)
+        return self.vae.decode(latents, return_dict=False)[0]
 
 
 def pixels_from_uint8(frames: np.ndarray) -> torch.Tensor:

@@ -43,3 +43,18 @@ def test_side_stream_decode_matches_plain_decode_on_gpu(codec):
     for _ in range(20):  # keep the main stream busy while the side stream decodes
         busy = busy @ busy / 2048
     assert np.array_equal(job.frames(), expected)
+
+
+def test_codec_uses_the_whole_chunk_decode_on_cpu_with_the_reference_result(codec, monkeypatch):
+    import helios_core.model.vae as vae_module
+
+    calls = []
+    original = vae_module.decode_chunk_whole
+    monkeypatch.setattr(vae_module, "decode_chunk_whole", lambda *a, **k: calls.append(1) or original(*a, **k))
+    latents = torch.randn(1, 16, 9, 8, 8, generator=torch.Generator().manual_seed(3))
+    reference = LatentCodec(codec.vae, whole_chunk_decode=False).decode(latents)
+    assert calls == []
+    fast = LatentCodec(codec.vae).decode(latents)  # auto: whole-chunk on the CPU
+    assert calls == [1]
+    assert fast.shape == reference.shape == (1, 3, 33, 64, 64)
+    assert (fast - reference).abs().max() <= 1e-4
