@@ -146,34 +146,41 @@ def run_batch(jobs: list[Job], skipped: list[str], model_path: Path | None, out:
     for name in skipped:
         out.info(f"skip {name}: already there", style="dim")
         out.result({"status": "skipped", "output": name})
-    valid: list[tuple[Job, GenerationRequest]] = []
-    for job in jobs:
-        try:
-            valid.append((job, check_job(job, model_path)))
-        except UserInputError as err:
-            _record_failure(summary, job, str(err), out)
-    if valid:
-        engine = load_engine(model_path, valid[0][1], out)
-        for job, _ in valid:
-            try:
-                # Built again rather than kept from the check: holding every item's media would grow memory.
-                request = job.build()
-                describe_job(job, request, out)
-                run_job(engine, job, request, out)
-                summary.completed.append(str(job.output))
-            except KeyboardInterrupt:
-                raise
-            except Exception as err:  # noqa: BLE001 - one broken item must not stop an unattended batch
-                if debug_enabled():
-                    traceback.print_exc()
-                message = str(err) if isinstance(err, UserInputError) else f"{type(err).__name__}: {err}"
-                _record_failure(summary, job, message, out)
+    run_jobs(jobs, model_path, summary, out)
     out.info(
         f"batch: {len(summary.completed)} done, {len(summary.skipped)} skipped (already there), "
         f"{len(summary.failed)} failed",
         style="bold red" if summary.failed else "bold green",
     )
     return summary
+
+
+def run_jobs(jobs: list[Job], model_path: Path | None, summary: BatchSummary, out: Output) -> None:
+    """Check every job, load the model once, run the valid ones; failures go into `summary` and the rest go on.
+    Shared by one-GPU batches and by each rank of a multi-GPU batch."""
+    valid: list[tuple[Job, GenerationRequest]] = []
+    for job in jobs:
+        try:
+            valid.append((job, check_job(job, model_path)))
+        except UserInputError as err:
+            _record_failure(summary, job, str(err), out)
+    if not valid:
+        return
+    engine = load_engine(model_path, valid[0][1], out)
+    for job, _ in valid:
+        try:
+            # Built again rather than kept from the check: holding every item's media would grow memory.
+            request = job.build()
+            describe_job(job, request, out)
+            run_job(engine, job, request, out)
+            summary.completed.append(str(job.output))
+        except KeyboardInterrupt:
+            raise
+        except Exception as err:  # noqa: BLE001 - one broken item must not stop an unattended batch
+            if debug_enabled():
+                traceback.print_exc()
+            message = str(err) if isinstance(err, UserInputError) else f"{type(err).__name__}: {err}"
+            _record_failure(summary, job, message, out)
 
 
 def _record_failure(summary: BatchSummary, job: Job, message: str, out: Output) -> None:

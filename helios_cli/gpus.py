@@ -24,7 +24,16 @@ from pathlib import Path
 from typing import Any
 
 from helios_cli.console import Output
-from helios_cli.execute import BatchSummary, Job, check_job, describe_job, load_engine, report_interrupted, run_job
+from helios_cli.execute import (
+    BatchSummary,
+    Job,
+    check_job,
+    describe_job,
+    load_engine,
+    report_interrupted,
+    run_job,
+    run_jobs,
+)
 from helios_cli.options import CommonOptions, Offload
 from helios_core.errors import ConfigError, UserInputError
 from helios_core.runner import RunInterrupted
@@ -195,7 +204,7 @@ def batch_worker(spec: BatchSpec) -> int:
         summary = BatchSummary(skipped=list(done_names) if world.is_main else [])
         interrupted = False
         try:
-            _run_assigned(jobs, common.model, out, summary)
+            run_jobs(jobs, common.model, summary, out)
         except RunInterrupted as stop:
             report_interrupted(stop.result, out)
             interrupted = True
@@ -208,36 +217,6 @@ def batch_worker(spec: BatchSpec) -> int:
         return 1 if merged.failed else 0
     finally:
         leave_world()
-
-
-def _run_assigned(jobs: list[Job], model_path: Path | None, out: Output, summary: BatchSummary) -> None:
-    """`execute.run_batch` for one rank's share, minus its summary line (the ranks print one shared summary)."""
-    valid = []
-    for job in jobs:
-        try:
-            valid.append((job, check_job(job, model_path)))
-        except UserInputError as err:
-            _record_failure(summary, job, str(err), out)
-    if not valid:
-        return
-    engine = load_engine(model_path, valid[0][1], out)
-    for job, _ in valid:
-        try:
-            request = job.build()
-            describe_job(job, request, out)
-            run_job(engine, job, request, out)
-            summary.completed.append(str(job.output))
-        except KeyboardInterrupt:
-            raise
-        except Exception as err:  # noqa: BLE001 - one broken item must not stop an unattended batch
-            message = str(err) if isinstance(err, UserInputError) else f"{type(err).__name__}: {err}"
-            _record_failure(summary, job, message, out)
-
-
-def _record_failure(summary: BatchSummary, job: Job, message: str, out: Output) -> None:
-    summary.failed.append((str(job.output), message))
-    out.failure(f"{job.label} ({job.source}): {message}")
-    out.result({"status": "failed", "output": str(job.output), "error": message})
 
 
 def _merge(summaries: list[BatchSummary]) -> BatchSummary:

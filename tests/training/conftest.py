@@ -37,14 +37,6 @@ def write_manifest(path: Path, lines: list[dict]) -> Path:
     return path
 
 
-@pytest.fixture(scope="module", autouse=True)
-def single_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 @pytest.fixture(scope="session")
 def video_dir(tmp_path_factory) -> Path:
     from helios_core.video import write_video
