@@ -82,7 +82,9 @@ def _parse_line(root: Path, number: int, text: str) -> ManifestEntry:
         raise ValueError(f"line {number} is not JSON ({error.msg})") from None
     if not isinstance(data, dict):
         raise ValueError(f"line {number} must be a JSON object")  # noqa: TRY004 - reported as a manifest problem
-    unknown = set(data) - {"path", "caption", "start", "end", "crop", "fps", "id"}
+    # "meta": the writer's own notes (the world dataset's scene seed and split), carried but never interpreted. Any
+    # other unknown key is most likely a typo ("strat") that would silently change what gets prepared.
+    unknown = set(data) - {"path", "caption", "start", "end", "crop", "fps", "id", "meta"}
     if unknown:
         raise ValueError(f"line {number} has unknown key(s) {sorted(unknown)}")
     path, caption = data.get("path"), data.get("caption")

@@ -4,8 +4,9 @@ Layout:
     out_dir/manifest.jsonl        one JSON object per clip, in clip order
     out_dir/clips/00001.mp4 ...   H.264 MP4s at 24 fps
 
-Each manifest line is {"path": "clips/00001.mp4", "caption": ..., "fps": 24, "seed": ..., "split": ...}, with the
-path relative to the manifest. `seed` is the scene seed: `sample_scene(seed, split=split)` rebuilds the clip's scene,
+Each manifest line is {"path": "clips/00001.mp4", "caption": ..., "fps": 24, "meta": {"seed": ..., "split": ...}},
+with the path relative to the manifest; `helios data prepare` reads it as it is (it keeps "meta" and does not
+interpret it). `meta.seed` is the scene seed: `sample_scene(seed, split=split)` rebuilds the clip's scene,
 and `render_frames` its frames, exactly. Clip seeds come from numpy's SeedSequence of (seed, clip index), so they are
 well spread and the same on every machine.
 
@@ -16,6 +17,7 @@ last, to a temporary name and then renamed: a manifest on disk always lists clip
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -48,32 +50,49 @@ def write_world_dataset(
     seed: int,
     split: str = "train",
     overwrite: bool = False,
+    workers: int = 1,
 ) -> Path:
-    """Render `num_clips` clips of `seconds` each at height x width into out_dir; return the manifest's path."""
+    """Render `num_clips` clips of `seconds` each at height x width into out_dir; return the manifest's path.
+
+    `workers` > 1 renders clips in that many processes; every clip depends only on (seed, clip index), so the
+    files and the manifest are the same whatever the number of workers.
+    """
     out_dir = Path(out_dir)
     _check_arguments(num_clips, seconds, height, width, seed, split)
+    if workers < 1:
+        raise ConfigError(f"world dataset workers must be at least 1, got {workers}")
     manifest_path = out_dir / MANIFEST_NAME
     if manifest_path.exists() and not overwrite:
         raise OutputPathError(f"{manifest_path} already exists; pick another output folder or pass overwrite=True")
     num_frames = max(1, round(seconds * WORLD_FPS))
-    lines = []
-    for clip_index in range(num_clips):
-        scene_seed = clip_seed(seed, clip_index)
-        scene = sample_scene(scene_seed, split=split)
-        relative_path = f"{CLIPS_DIR}/{clip_index + 1:05d}.mp4"
-        text = caption(scene)
-        write_video(
-            out_dir / relative_path,
-            _frame_chunks(scene, num_frames, height, width),
-            WORLD_FPS,
-            metadata={"comment": json.dumps({"caption": text, "seed": scene_seed, "split": split})},
-            overwrite=overwrite,
-        )
-        lines.append({"path": relative_path, "caption": text, "fps": WORLD_FPS, "seed": scene_seed, "split": split})
+    jobs = [(out_dir, seed, index, num_frames, height, width, split, overwrite) for index in range(num_clips)]
+    if workers == 1:
+        lines = [_write_clip(*job) for job in jobs]
+    else:
+        # Processes, not threads: rendering is numpy work that holds the GIL for most of a frame.
+        with multiprocessing.get_context("spawn").Pool(workers) as pool:
+            lines = pool.starmap(_write_clip, jobs, chunksize=4)
     temporary_path = manifest_path.with_name(f".{MANIFEST_NAME}.tmp")
     temporary_path.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
     os.replace(temporary_path, manifest_path)
     return manifest_path
+
+
+def _write_clip(out_dir: Path, seed: int, clip_index: int, num_frames: int, height: int, width: int, split: str,
+                overwrite: bool) -> dict:
+    """Render and encode clip `clip_index`; return its manifest line."""
+    scene_seed = clip_seed(seed, clip_index)
+    scene = sample_scene(scene_seed, split=split)
+    relative_path = f"{CLIPS_DIR}/{clip_index + 1:05d}.mp4"
+    text = caption(scene)
+    write_video(
+        out_dir / relative_path,
+        _frame_chunks(scene, num_frames, height, width),
+        WORLD_FPS,
+        metadata={"comment": json.dumps({"caption": text, "seed": scene_seed, "split": split})},
+        overwrite=overwrite,
+    )
+    return {"path": relative_path, "caption": text, "fps": WORLD_FPS, "meta": {"seed": scene_seed, "split": split}}
 
 
 def _frame_chunks(scene: Scene, num_frames: int, height: int, width: int) -> Iterator[np.ndarray]:

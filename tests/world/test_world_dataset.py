@@ -23,18 +23,18 @@ def test_manifest_lists_clips_that_rebuild_their_scenes(dataset: Path) -> None:
     lines = [json.loads(line) for line in dataset.read_text().splitlines()]
     assert dataset.name == "manifest.jsonl"
     assert [line["path"] for line in lines] == ["clips/00001.mp4", "clips/00002.mp4"]
-    assert lines[0]["seed"] != lines[1]["seed"]
+    assert lines[0]["meta"]["seed"] != lines[1]["meta"]["seed"]
     for line in lines:
-        assert line["fps"] == 24 and line["split"] == "heldout"
+        assert line["fps"] == 24 and line["meta"]["split"] == "heldout"
         assert (dataset.parent / line["path"]).is_file()
-        assert line["caption"] == caption(sample_scene(line["seed"], split="heldout"))
+        assert line["caption"] == caption(sample_scene(line["meta"]["seed"], split="heldout"))
 
 
 def test_clips_decode_to_the_rendered_frames_and_judge_true(dataset: Path) -> None:
     line = json.loads(dataset.read_text().splitlines()[0])
     clip = read_video(dataset.parent / line["path"])
     assert clip.pixel_frames.shape == (48, 64, 112, 3) and clip.fps == 24
-    expected = render_frames(sample_scene(line["seed"], split="heldout"), 0, 48, 64, 112)
+    expected = render_frames(sample_scene(line["meta"]["seed"], split="heldout"), 0, 48, 64, 112)
     assert np.abs(clip.pixel_frames.astype(int) - expected.astype(int)).mean() < 4  # only H.264 loss
     assert judge_video(clip.pixel_frames, line["caption"]).adherence >= 0.95
 
@@ -50,7 +50,7 @@ def test_refuses_to_overwrite_a_manifest_unless_asked(tmp_path: Path) -> None:
     with pytest.raises(OutputPathError, match="manifest.jsonl"):
         write_world_dataset(tmp_path, 1, seconds=0.5, height=32, width=48, seed=2)
     manifest = write_world_dataset(tmp_path, 1, seconds=0.5, height=32, width=48, seed=2, overwrite=True)
-    assert json.loads(manifest.read_text())["seed"] == clip_seed(2, 0) != clip_seed(1, 0)
+    assert json.loads(manifest.read_text())["meta"]["seed"] == clip_seed(2, 0) != clip_seed(1, 0)
 
 
 @pytest.mark.parametrize(
@@ -69,3 +69,37 @@ def test_bad_arguments_are_config_errors(tmp_path: Path, arguments: dict, fragme
     with pytest.raises(ConfigError, match=fragment):
         write_world_dataset(tmp_path, num_clips, **settings)
     assert not (tmp_path / "manifest.jsonl").exists()
+
+
+def test_workers_write_the_same_dataset_as_one_process(tmp_path):
+    serial = write_world_dataset(tmp_path / "one", 3, seconds=0.5, height=32, width=48, seed=5)
+    parallel = write_world_dataset(tmp_path / "two", 3, seconds=0.5, height=32, width=48, seed=5, workers=2)
+    assert serial.read_text() == parallel.read_text()
+    for line in serial.read_text().splitlines():
+        name = json.loads(line)["path"]
+        assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes()
+
+
+def test_data_world_command_writes_a_manifest(tmp_path):
+    from typer.testing import CliRunner
+
+    from helios_cli.app import app
+
+    result = CliRunner().invoke(app, ["data", "world", "--out", str(tmp_path), "--clips", "2", "--seconds", "0.5",
+                                      "--height", "32", "--width", "48", "--seed", "3"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output.strip().splitlines()[-1])
+    assert summary["clips"] == 2
+    assert len((tmp_path / "manifest.jsonl").read_text().splitlines()) == 2
+    bad = CliRunner().invoke(app, ["data", "world", "--out", str(tmp_path / "x"), "--workers", "0"])
+    assert bad.exit_code == 2 and "workers" in bad.output
+
+
+def test_world_manifest_goes_through_data_prepare(tmp_path, tiny_model_dir):
+    from helios_core.training import prepare_dataset
+
+    manifest = write_world_dataset(tmp_path / "world", 1, seconds=1.5, height=64, width=64, seed=2)
+    report = prepare_dataset(manifest, tmp_path / "data", model_path=tiny_model_dir, height=64, width=64, fps=24,
+                             workers=1, device="cpu", max_sequence_length=16)
+    assert [s.reason for s in report.skipped] == []
+    assert len(report.prepared) == 1 and report.total_chunks == 1  # 36 frames: one 33-frame window
