@@ -8,6 +8,8 @@ them as the package data `helios_core/_presets`.
 
 from __future__ import annotations
 
+import re
+
 from pathlib import Path
 from typing import Any
 
@@ -69,4 +71,16 @@ def parse_set_option(item: str) -> tuple[str, Any]:
         value = yaml.safe_load(raw) if raw.strip() else ""
     except yaml.YAMLError:
         raise ConfigError(f"--set {key}: cannot parse value '{raw}'") from None
-    return key.strip(), value
+    return key.strip(), _exponent_numbers(value)
+
+
+# PyYAML follows YAML 1.1, which reads `4e-4` (no dot) as text; on a command line that is always meant as a number.
+_EXPONENT_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
+
+
+def _exponent_numbers(value: Any) -> Any:
+    if isinstance(value, str) and _EXPONENT_NUMBER.fullmatch(value.strip()):
+        return float(value)
+    if isinstance(value, list):
+        return [_exponent_numbers(v) for v in value]
+    return value
