@@ -42,6 +42,11 @@ def build_scheduler(kind: str, folder_config: dict[str, Any], num_stages: int) -
     accepted = set(inspect.signature(cls.__init__).parameters) - {"self"}
     settings = {k: v for k, v in folder_config.items() if k in accepted}
     settings["stages"] = num_stages
+    stage_range = settings.get("stage_range")
+    if stage_range is not None and len(stage_range) != num_stages + 1:
+        # A folder saved for another stage count (a Base folder, one stage, run with a pyramid preset): its range
+        # cannot index this many stages, so the stages split [0, 1] evenly, as the released pyramid configs do.
+        settings["stage_range"] = [i / num_stages for i in range(num_stages + 1)]
     if cls is HeliosScheduler:
         settings["scheduler_type"] = "unipc"
     return cls(**settings)
