@@ -152,6 +152,9 @@ class RuntimeConfig:
     # (`helios bench speed` reports both). Kept fp32 by default so outputs match the reference.
     vae_dtype: Literal["fp32", "bf16"] = "fp32"
     overlap_decode: bool = True  # decode each chunk on a side CUDA stream while the next one is denoised
+    # triton: fused Triton kernels for the transformer's modulated norms, q/k RMSNorm and 3-D RoPE (CUDA only;
+    # helios_core.kernels). torch: diffusers' stock modules.
+    kernels: Literal["torch", "triton"] = "torch"
 
 
 @dataclass(frozen=True)

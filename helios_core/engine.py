@@ -20,6 +20,7 @@ import torch
 from helios_core.config import GenerationConfig, RuntimeConfig
 from helios_core.drift import DriftConfig, DriftDetector, add_history_noise
 from helios_core.errors import ConfigError, ModelFolderError
+from helios_core.kernels import apply_kernel_choice, require_triton_kernels
 from helios_core.model.folder import ModelFolderInfo, load_model_folder, load_text_encoder, validate_model_folder
 from helios_core.model.text import PromptEncoder
 from helios_core.model.vae import LatentCodec
@@ -106,6 +107,8 @@ class HeliosEngine:
         dtype = resolve_dtype(runtime.dtype, device)
         if runtime.offload != "none" and device.type != "cuda":
             raise ConfigError("--offload needs a CUDA device (on a CPU everything already lives in CPU memory)")
+        if runtime.kernels == "triton":
+            require_triton_kernels(device)  # a one-line error before any weights load
         # Weights load straight onto the GPU unless they are offloaded; the text encoder always loads on the CPU and
         # visits the GPU only to encode (see PromptEncoder).
         load_device = device if runtime.offload == "none" else torch.device("cpu")
@@ -116,6 +119,8 @@ class HeliosEngine:
             text_encoder = load_text_encoder(path, dtype=text_dtype)
             prompt_encoder = PromptEncoder(parts.tokenizer, text_encoder, run_device=device)
         transformer = parts.transformer.eval().requires_grad_(False)
+        # Before offloading and compiling: group offloading captures each block's forward when it is installed.
+        apply_kernel_choice(transformer, runtime.kernels, device)
         vae = parts.vae.eval().to(DTYPES[runtime.vae_dtype])
         if runtime.offload == "group":
             # diffusers' group offloading streams one block's weights at a time onto the GPU (with prefetch).

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+import torch
+
+# Without a GPU, tests/kernels runs the Triton kernels under Triton's CPU interpreter, which must be chosen before
+# anything imports triton (diffusers does, while test modules are collected); it only changes what @triton.jit
+# returns, and nothing else in the suite runs Triton on a CPU.
+if not torch.cuda.is_available():
+    os.environ.setdefault("TRITON_INTERPRET", "1")
 
 
 @pytest.fixture(scope="session")

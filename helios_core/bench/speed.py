@@ -13,7 +13,7 @@ transformer forward, scheduler steps, pyramid resampling, per-chunk VAE decode a
 excluded; the UMT5 text encoder is NOT run (random prompt embeddings of its output shape, (1, 512, 4096)), and no
 file is written. The paper's 19.5 FPS includes text encoding (tens of ms per video on an H100).
 
-Result keys: bench, scope, environment, preset, sampler, video, compile, repeats, seed, model,
+Result keys: bench, scope, environment, preset, sampler, video, compile, kernels, repeats, seed, model,
 weights_allocated_gib, flops (PFLOP per forward by stage, per chunk), ours, diffusers (or null),
 ratio_ours_over_diffusers (or null). Each side: warmup_s, e2e_fps, e2e_s, steady_fps, first_chunk_s, frames,
 peak_allocated_gib, peak_reserved_gib, breakdown (steady-chunk seconds: transformer by stage, VAE, rest; TFLOP/s,
@@ -45,6 +45,7 @@ from helios_core.bench.speed_runners import (
 )
 from helios_core.config import GenerationConfig
 from helios_core.errors import ConfigError, UserInputError
+from helios_core.kernels import fused_kernels, require_triton_kernels
 from helios_core.pipeline import plan_frames
 from helios_core.presets import load_preset, parse_set_option
 
@@ -135,6 +136,8 @@ def run_speed_bench(*, preset: str, steps: list[int] | None, height: int = 384, 
     """Time our engine (and diffusers) on one config; `models` reuses already-built models (same process)."""
     config = bench_config(preset, steps, height, width, num_frames, overrides)
     torch_device = _bench_device(device, full_size and models is None)
+    if config.runtime.kernels == "triton":
+        require_triton_kernels(torch_device)  # before the 14B build
     if models is None:
         models = build_bench_models(full_size=full_size, device=torch_device, seed=seed)
     if compile and not getattr(models.transformer, "_helios_bench_compiled", False):
@@ -147,7 +150,9 @@ def run_speed_bench(*, preset: str, steps: list[int] | None, height: int = 384, 
     recorder = recorder_for(models, config, Clock(torch_device))
 
     with recorder:
-        warmup_s, videos = _time_side(lambda cfg: time_ours(models, cfg, embeds, seed, recorder), config, repeats)
+        # --set runtime.kernels=triton: the fused Triton kernels on our side only; diffusers keeps its stock modules.
+        with fused_kernels(models.transformer, config.runtime.kernels, torch_device):
+            warmup_s, videos = _time_side(lambda cfg: time_ours(models, cfg, embeds, seed, recorder), config, repeats)
         ours = summarise_side(videos, warmup_s, chunk_frames)
         theirs = _time_diffusers_side(models, config, embeds, seed, recorder, repeats) if with_diffusers else None
 
@@ -165,6 +170,7 @@ def run_speed_bench(*, preset: str, steps: list[int] | None, height: int = 384, 
         "video": {"height": height, "width": width, "num_frames": num_frames, "chunks": plan_frames(config).num_chunks,
                   "chunk_frames": chunk_frames, "trim": config.video.trim},
         "compile": compile,
+        "kernels": config.runtime.kernels,
         "repeats": repeats,
         "seed": seed,
         "overrides": overrides or {},
