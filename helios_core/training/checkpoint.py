@@ -4,7 +4,8 @@
         trainable.safetensors    the trainable weights (LoRA adapter, or the whole transformer), fp32, by name
         optimizer.safetensors    AdamW state flattened to tensors: "<param name>/exp_avg", "/exp_avg_sq", "/step"
         ema.safetensors          the EMA of the trainable weights (when enabled)
-        <extra>.safetensors      a stage's own state (DMD: critic.safetensors, critic_optimizer.safetensors)
+        <extra>.safetensors      a stage's own state (DMD: critic.safetensors, critic_optimizer.safetensors; they
+                                 hold the GAN heads too when distill.gan is on)
         rng_rank<r>.safetensors  each process's training generator and torch RNG states (uint8 tensors)
         state.json               step, data position, learning rate, world size
         config.yaml              the resolved training config (what `--config` takes; read back on resume/export)

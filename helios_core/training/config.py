@@ -20,7 +20,9 @@ from helios_core.errors import ConfigError
 from helios_core.presets import preset_dir, read_yaml_mapping
 
 STAGES = ("base", "mid", "distilled")
-RESUME_MAY_CHANGE = frozenset({"loop.max_steps", "loop.checkpoint_every", "loop.keep_last", "loop.log_every"})
+# Validation videos draw from their own generator, so when and what they show cannot alter the training steps.
+RESUME_MAY_CHANGE = frozenset({"loop.max_steps", "loop.checkpoint_every", "loop.keep_last", "loop.log_every",
+                               "loop.validate_every", "loop.validation_prompts"})
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,8 @@ class LoopConfig:
     log_every: int = 1
     gradient_checkpointing: bool = True
     precision: Literal["auto", "bf16", "fp32"] = "auto"  # auto: bf16 autocast on GPU, fp32 on CPU
+    validate_every: int = 0  # steps between validation videos (OUT/validation/step_*.mp4); 0 = none
+    validation_prompts: tuple[str, ...] = ("a red fox running through snow",)
 
 
 @dataclass(frozen=True)
@@ -107,6 +111,27 @@ class PyramidConfig:
 
 
 @dataclass(frozen=True)
+class GanConfig:
+    """DMD's adversarial heads on intermediate critic blocks (`stages/gan_heads.py`). Off by default, as in the
+    reference's stage_3_post; its GAN version turns them on from step 1000 with these weights."""
+
+    enabled: bool = False
+    start_step: int = 0  # generator steps before the adversarial terms join the losses
+    generator_weight: float = 0.05
+    critic_weight: float = 0.01
+    r1_weight: float = 100.0  # approximate R1, mean((D(x + sigma eps) - D(x))^2) on real inputs; 0 = off
+    r1_sigma: float = 0.1
+    head_channels: int = 768
+    head_layers: int = 6  # 3x3x3 Conv3d + GroupNorm + SiLU layers per head
+
+    def validate(self) -> None:
+        if min(self.generator_weight, self.critic_weight, self.r1_weight, self.r1_sigma) < 0 or self.start_step < 0:
+            raise ConfigError("distill.gan weights, r1_sigma and start_step must be >= 0")
+        if self.head_channels < 1 or self.head_layers < 0:
+            raise ConfigError("distill.gan.head_channels must be >= 1 and distill.gan.head_layers >= 0")
+
+
+@dataclass(frozen=True)
 class DistillConfig:
     """Stage 3. `method: ode` is phase (i), the ODE-pair regression warm start; `method: dmd` is phase (ii),
     Distribution Matching Distillation (`stages/dmd.py`); the `teacher_*`/`student_*` keys belong to ode, the rest
@@ -133,9 +158,13 @@ class DistillConfig:
     dmd_timestep_shift: float = 5.0
     generator_timestep_beta: tuple[float, float] = (4.0, 1.5)  # the generator's re-noising draw at step 0 ...
     generator_beta_anneal_steps: int = 500  # ... annealed linearly to Beta(1, 1) = uniform over this many steps
+    gan: GanConfig = field(default_factory=GanConfig)
 
     def validate(self, lora_enabled: bool) -> None:
+        self.gan.validate()
         if self.method != "dmd":
+            if self.gan.enabled:
+                raise ConfigError("distill.gan.enabled needs distill.method=dmd (the heads sit on the DMD critic)")
             return
         if not lora_enabled:
             raise ConfigError("distill.method=dmd needs lora.enabled=true: the teacher and the critic share the "
@@ -180,6 +209,10 @@ class TrainConfig:
         for key, value in positives.items():
             if value < 1:
                 raise ConfigError(f"config key '{key}' must be at least 1, got {value}")
+        if loop.validate_every < 0:
+            raise ConfigError(f"loop.validate_every must be >= 0 (0 = no validation videos), got {loop.validate_every}")
+        if loop.validate_every and (not loop.validation_prompts or not all(p.strip() for p in loop.validation_prompts)):
+            raise ConfigError("loop.validate_every needs loop.validation_prompts: one or more non-empty prompts")
         if not optim.lr > 0 or optim.warmup_steps < 0 or optim.grad_clip <= 0:
             raise ConfigError("optim.lr and optim.grad_clip must be > 0 and optim.warmup_steps >= 0")
         probs = {f"drop.{k}": getattr(self.drop, k) for k in ("t2v_prob", "v2v_prob", "i2v_prob")}
@@ -197,6 +230,8 @@ class TrainConfig:
         if any(s < 0 or s > 1 for s in self.distill.student_sigmas) or not self.distill.student_sigmas:
             raise ConfigError("distill.student_sigmas must be a non-empty list of values in [0, 1]")
         self.distill.validate(self.lora.enabled)
+        if self.distill.gan.enabled and self.stage != "distilled":
+            raise ConfigError("distill.gan.enabled needs stage distilled with distill.method=dmd")
         return self
 
     def to_dict(self) -> dict[str, Any]:

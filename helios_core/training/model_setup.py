@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import copy
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -36,13 +37,22 @@ def add_lora(transformer: HeliosTransformer3DModel, settings: LoraSettings, seed
         transformer.add_adapter(lora_config(settings))
 
 
-def load_transformer(model_path: Path, config: TrainConfig, device: torch.device,
-                     base_dtype: torch.dtype) -> tuple[HeliosTransformer3DModel, dict]:
-    """(transformer ready to train, the folder's scheduler config). Only LoRA lets the frozen base be `base_dtype`."""
+@dataclass
+class LoadedModel:
+    transformer: HeliosTransformer3DModel  # ready to train
+    scheduler_config: dict
+    vae: torch.nn.Module | None  # kept (fp32, on the device) only for validation videos
+    tokenizer: object | None
+
+
+def load_transformer(model_path: Path, config: TrainConfig, device: torch.device, base_dtype: torch.dtype, *,
+                     keep_vae: bool = False) -> LoadedModel:
+    """The transformer ready to train, and what else the run needs. Only LoRA lets the frozen base be `base_dtype`."""
     dtype = base_dtype if config.lora.enabled else torch.float32
     parts = load_model_folder(model_path, device=device, dtype=dtype, load_text_encoder=False)
     transformer = parts.transformer
-    del parts.vae  # the VAE is not needed to train on cached latents
+    vae = parts.vae.requires_grad_(False) if keep_vae else None  # training on cached latents needs no VAE
+    del parts.vae
     transformer.requires_grad_(False)
     if config.lora.enabled:
         add_lora(transformer, config.lora, config.loop.seed)  # add_adapter marks only the adapter trainable
@@ -52,12 +62,31 @@ def load_transformer(model_path: Path, config: TrainConfig, device: torch.device
     if config.loop.gradient_checkpointing:
         transformer.enable_gradient_checkpointing()
     transformer.train()
-    return transformer, parts.scheduler_config
+    return LoadedModel(transformer, parts.scheduler_config, vae, parts.tokenizer)
 
 
 def trainable_parameters(model: torch.nn.Module) -> dict[str, torch.nn.Parameter]:
     """Name -> parameter for everything that trains, in a fixed order (the optimizer state is saved by these names)."""
     return {name: p for name, p in model.named_parameters() if p.requires_grad}
+
+
+@contextlib.contextmanager
+def weights_swapped_in(parameters: dict[str, torch.nn.Parameter], weights: dict[str, torch.Tensor] | None
+                       ) -> Iterator[None]:
+    """Use `weights` (e.g. the EMA) for a while; the exact previous values come back afterwards (kept on the CPU)."""
+    if weights is None:
+        yield
+        return
+    with torch.no_grad():
+        saved = {name: p.detach().to("cpu", copy=True) for name, p in parameters.items()}
+        for name, p in parameters.items():
+            p.copy_(weights[name])
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for name, p in parameters.items():
+                p.copy_(saved[name])
 
 
 @contextlib.contextmanager

@@ -5,7 +5,8 @@
         loss <- stage.loss   backward   clip   AdamW   EMA      log.jsonl      checkpoint every N steps
 
 DMD (`distill.method: dmd`) adds critic updates before each generator update, each on the next batch of the
-sample order, and its critic adapter + optimizer as extra checkpoint files (`stages/dmd.py`).
+sample order, and its critic adapter + optimizer as extra checkpoint files (`stages/dmd.py`). With
+`loop.validate_every`, the main process writes a validation video every N steps (`validation.py`, logged).
 
 Exact resume: every random draw of a step (sample order, layouts, corruption, noise, sigmas, teacher sampling)
 comes from one CPU `torch.Generator` or from a pure function of (seed, position); the generator state, the
@@ -45,12 +46,19 @@ from helios_core.training.checkpoint import (
 from helios_core.training.config import RESUME_MAY_CHANGE, TrainConfig, changed_keys
 from helios_core.training.dataset import LatentChunkDataset, SampleOrder
 from helios_core.training.history_aug import augment_history
-from helios_core.training.model_setup import Ema, frozen_copy_if_needed, load_transformer, trainable_parameters
+from helios_core.training.model_setup import (
+    Ema,
+    LoadedModel,
+    frozen_copy_if_needed,
+    load_transformer,
+    trainable_parameters,
+)
 from helios_core.training.stages.base import BaseStage
 from helios_core.training.stages.common import HistoryLayout
 from helios_core.training.stages.distilled import DistilledStage
 from helios_core.training.stages.dmd import DmdStage
 from helios_core.training.stages.mid import MidStage
+from helios_core.training.validation import Validator
 
 LOG_FILE = "log.jsonl"
 
@@ -128,6 +136,7 @@ class Components:
     dataset: LatentChunkDataset
     layout: HistoryLayout
     stage: BaseStage | MidStage | DistilledStage | DmdStage
+    model: LoadedModel  # the scheduler config, and the VAE and tokenizer when validation videos are on
 
 
 def build_components(config: TrainConfig, model_path: Path, data_dir: Path, device: torch.device,
@@ -140,9 +149,9 @@ def build_components(config: TrainConfig, model_path: Path, data_dir: Path, devi
         raise ConfigError(f"{data_dir} was prepared with {prepared_chunk}-latent chunks but history."
                           f"latent_frames_per_chunk is {config.history.latent_frames_per_chunk}")
     base_dtype = torch.bfloat16 if precision == "bf16" else torch.float32
-    transformer, scheduler_config = load_transformer(model_path, config, device, base_dtype)
-    stage = _build_stage(config, layout, dataset, scheduler_config, transformer, device)
-    return Components(transformer, dataset, layout, stage)
+    loaded = load_transformer(model_path, config, device, base_dtype, keep_vae=config.loop.validate_every > 0)
+    stage = _build_stage(config, layout, dataset, loaded.scheduler_config, loaded.transformer, device)
+    return Components(loaded.transformer, dataset, layout, stage, loaded)
 
 
 def train(config: TrainConfig, *, model_path: Path, data_dir: Path, out_dir: Path, resume: bool = False,
@@ -184,6 +193,9 @@ def train(config: TrainConfig, *, model_path: Path, data_dir: Path, out_dir: Pat
         if accelerator.is_main_process:
             _truncate_log(out_dir, step)
     out_dir.mkdir(parents=True, exist_ok=True)
+    validator = None
+    if config.loop.validate_every and accelerator.is_main_process:
+        validator = Validator(config, parts.model, Path(model_path), dataset.settings, out_dir, device, precision)
     model, optimizer = accelerator.prepare(transformer, optimizer)
     if isinstance(stage, DistilledStage):
         stage.raw_model = transformer
@@ -219,10 +231,18 @@ def train(config: TrainConfig, *, model_path: Path, data_dir: Path, out_dir: Pat
         loss_value = float(accelerator.reduce(loss.detach(), reduction="mean")) if world > 1 else float(loss.detach())
         losses.append(loss_value)
         info = StepInfo(step, config.loop.max_steps, loss_value, lr, float(grad_norm), time.perf_counter() - started)
-        if accelerator.is_main_process and (step % config.loop.log_every == 0 or step == config.loop.max_steps):
+        videos: list[str] = []
+        if config.loop.validate_every and step % config.loop.validate_every == 0:
+            if validator is not None:
+                videos = validator.run(step, trainables, ema.shadow if ema else None)
+            accelerator.wait_for_everyone()
+        if accelerator.is_main_process and (step % config.loop.log_every == 0 or step == config.loop.max_steps
+                                            or videos):
             with (out_dir / LOG_FILE).open("a", encoding="utf-8") as log:
                 entry = {"step": step, "loss": loss_value, "lr": lr, "grad_norm": info.grad_norm,
                          "seconds": info.seconds, **getattr(stage, "last_metrics", {})}
+                if videos:
+                    entry["validation_videos"] = videos
                 log.write(json.dumps(entry) + "\n")
         if step % config.loop.checkpoint_every == 0 or step == config.loop.max_steps:
             states = rng_states(generator)

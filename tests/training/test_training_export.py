@@ -43,7 +43,7 @@ def test_exported_transformer_equals_the_trained_lora_model(trained_run: Path, t
     config = load_train_config("base", TINY)
     out = export_model(trained_run, tiny_model_dir, tmp_path / "exported", dtype="fp32")
     exported = load_model_folder(out, dtype=torch.float32, load_text_encoder=False).transformer
-    trained, _ = load_transformer(tiny_model_dir, config, torch.device("cpu"), torch.float32)
+    trained = load_transformer(tiny_model_dir, config, torch.device("cpu"), torch.float32).transformer
     weights = load_file(str(latest_checkpoint(trained_run) / "trainable.safetensors"))
     with torch.no_grad():
         for name, param in trainable_parameters(trained).items():

@@ -10,14 +10,15 @@ Three networks, one set of frozen base weights (peft adapters switched per forwa
 One trainer step = `critic_steps_per_generator_step` critic updates (each on a fresh batch: a no-grad generator
 rollout, re-noised at a uniform shifted timestep, flow-matching loss) then one generator update (rollout with
 gradient at one exit step per stage, re-noised at a Beta-annealed shifted timestep, loss 0.5 ||x - sg(x - g)||^2 with
-the DMD gradient g; see `dmd_losses`). The history is the batch's real latents after drop + Frame-Aware Corrupt
+the DMD gradient g; see `dmd_losses`). With `distill.gan.enabled`, discriminator heads on intermediate critic blocks
+add a GAN loss to both updates (`dmd_gan`). The history is the batch's real latents after drop + Frame-Aware Corrupt
 (teacher forcing: the reference's `is_use_gt_history`), and the batch's target latents are never used.
 
 Invariants: outside this class's methods the generator adapter is the active one, so the trainer's trainables
 (requires_grad) are exactly the generator's; every backward runs while the adapter set that made its forward is
 still active (gradient checkpointing recomputes the forward during backward). Every random draw comes from the
 run's generator, and the critic's weights and AdamW state travel in the checkpoint (`extra_state`), so resume is
-exact. Not implemented: the GAN heads on intermediate blocks, the reference's separate real-score model (the
+exact. Not implemented: the reference's separate real-score model (the
 teacher here is whatever base the run loads: point `model_path` at the pre-distillation model and start the
 generator from the ODE run with `generator_init`), and DDP/multi-process DMD.
 """
@@ -48,6 +49,7 @@ from helios_core.training.stages.dmd_losses import (
     renoise_timesteps,
     unit_draws,
 )
+from helios_core.training.stages.dmd_gan import DmdAdversary
 from helios_core.training.stages.dmd_rollout import PyramidRollout
 
 GENERATOR_ADAPTER = "default"  # the name peft gives the adapter `add_lora` creates
@@ -115,16 +117,26 @@ class DmdStage:
         if self.settings.generator_init:
             load_generator_init(transformer, self.settings.generator_init)
         self.critic_params = adapter_parameters(transformer, CRITIC_ADAPTER)
+        self.gan = DmdAdversary(transformer, self.settings.gan, config.loop.seed + 2) if self.settings.gan.enabled \
+            else None
+        if self.gan is not None:  # the heads train with the critic: same optimizer, clip and checkpoint files
+            self.critic_params |= self.gan.named_parameters()
         o = config.optim
         self.critic_optimizer = torch.optim.AdamW(list(self.critic_params.values()), lr=self.settings.critic_lr,
                                                   betas=o.betas, weight_decay=o.weight_decay, eps=o.eps)
-        self.generator_step = 0  # set by `train_critic`; drives the Beta annealing of the generator's timesteps
+        self.generator_step = 0  # set by `train_critic`; drives the Beta annealing and the GAN start step
+        self._gan_metrics: list[dict[str, float]] = []
         self.last_metrics: dict[str, float] = {}
 
     # ---- the three networks
     def _velocity(self, model: torch.nn.Module, noisy: torch.Tensor, timestep: torch.Tensor, text: torch.Tensor,
                   batch: TrainingBatch) -> torch.Tensor:
         return self.layout.forward(model, noisy, timestep, text, batch.history, batch.anchor).float()
+
+    def _scorer(self, model: torch.nn.Module, batch: TrainingBatch) -> Callable[[torch.Tensor, torch.Tensor],
+                                                                               torch.Tensor]:
+        """(noisy, timestep) -> velocity of whichever adapter set is active, for the batch's caption and history."""
+        return lambda noisy, timestep: self._velocity(model, noisy, timestep, batch.text, batch)
 
     def generate(self, model: torch.nn.Module, batch: TrainingBatch, generator: torch.Generator, *,
                  with_grad: bool) -> torch.Tensor:
@@ -163,23 +175,47 @@ class DmdStage:
         return dmd_gradient(sample, fake_x0, real_x0)
 
     # ---- the two updates
+    def _gan_on(self) -> bool:
+        return self.gan is not None and self.gan.active(self.generator_step)
+
     def loss(self, model: torch.nn.Module, batch: TrainingBatch, generator: torch.Generator) -> torch.Tensor:
-        """The generator's DMD loss (the trainer backpropagates it into the generator adapter)."""
+        """The generator's DMD loss (+ the adversarial term); the trainer backpropagates it into the generator."""
         sample = self.generate(model, batch, generator, with_grad=torch.is_grad_enabled())
         gradient = self.distribution_gradient(batch, sample.detach(), generator)
-        return generator_loss(sample, gradient)
+        loss = generator_loss(sample, gradient)
+        if self._gan_on():
+            unit = torch.rand(sample.shape[0], generator=generator)
+            timestep = renoise_timesteps(unit, self.settings).to(sample.device)
+            noise = torch.randn(sample.shape, generator=generator).to(sample.device)
+            sigma = broadcast(timestep / 1000.0, sample)
+            with active_adapter(self.raw_model, CRITIC_ADAPTER):
+                term, self.last_metrics["gan_generator_loss"] = self.gan.generator_term(
+                    self._scorer(model, batch), sample, noise, timestep, sigma)
+            loss = loss + term
+        return loss
 
     def critic_loss(self, model: torch.nn.Module, batch: TrainingBatch, sample: torch.Tensor,
                     generator: torch.Generator) -> torch.Tensor:
-        """Flow-matching loss of the critic on a (detached) generator sample; call inside `active_adapter(critic)`."""
+        """Flow-matching loss of the critic on a (detached) generator sample, plus the GAN loss of the critic and
+        heads when on; call inside `active_adapter(critic)`."""
         unit = torch.rand(sample.shape[0], generator=generator)
-        noisy, timestep, _, noise = self._renoise(sample, unit, generator)
-        return critic_loss(self._velocity(model, noisy, timestep, batch.text, batch), noise, sample)
+        noisy, timestep, sigma, noise = self._renoise(sample, unit, generator)
+        gan = self.gan if self._gan_on() else None
+        with gan.discriminator.capture(noisy.shape) if gan else contextlib.nullcontext() as fake_features:
+            loss = critic_loss(self._velocity(model, noisy, timestep, batch.text, batch), noise, sample)
+        if gan is not None:
+            real = batch.target
+            real_noisy = (1 - sigma) * real + sigma * torch.randn(real.shape, generator=generator).to(real.device)
+            term, metrics = gan.critic_term(self._scorer(model, batch), fake_features, real_noisy, timestep, generator)
+            self._gan_metrics.append(metrics)
+            loss = loss + term
+        return loss
 
     def train_critic(self, model: torch.nn.Module, next_batch: Callable[[], TrainingBatch],
                      generator: torch.Generator, generator_step: int) -> list[float]:
         """`critic_steps_per_generator_step` critic updates, each on a new batch; returns their losses."""
         self.generator_step = generator_step
+        self._gan_metrics = []
         losses = []
         for _ in range(self.settings.critic_steps_per_generator_step):
             batch = next_batch()
@@ -193,6 +229,8 @@ class DmdStage:
                 self.critic_optimizer.zero_grad(set_to_none=True)
             losses.append(float(loss.detach()))
         self.last_metrics = {"critic_loss": sum(losses) / len(losses)}
+        for key in self._gan_metrics[0] if self._gan_metrics else ():
+            self.last_metrics[key] = sum(m[key] for m in self._gan_metrics) / len(self._gan_metrics)
         return losses
 
     # ---- checkpoint
@@ -204,7 +242,8 @@ class DmdStage:
     def load_extra_state(self, tensors: dict[str, dict[str, torch.Tensor]]) -> None:
         weights = tensors["critic"]
         if set(weights) != set(self.critic_params):
-            raise ConfigError("the checkpoint's critic adapter does not match distill.critic_lora_rank / lora targets")
+            raise ConfigError("the checkpoint's critic adapter or GAN heads do not match distill.critic_lora_rank, the "
+                              "lora targets or distill.gan")
         with torch.no_grad():
             for name, param in self.critic_params.items():
                 param.copy_(weights[name])
