@@ -19,7 +19,7 @@ from typing import Annotated, Any
 
 import typer
 
-from helios_cli.resolve import ConfigFlags
+from helios_cli.resolve import DEFAULT_PRESET, EMBEDDED_PRESET, ConfigFlags
 
 LENGTH = "Length, size and rate"
 SAMPLING = "Sampling"
@@ -167,11 +167,14 @@ class CommonOptions:
     json: bool = False
 
     def config_flags(self) -> ConfigFlags:
-        names = {f.name for f in fields(ConfigFlags)} - {"set_items"}
+        names = {f.name for f in fields(ConfigFlags)} - {"set_items", "default_preset"}
         # Enum choices travel on as their plain string values, which is what the config holds.
         values = {name: getattr(self, name) for name in names}
         values = {name: value.value if isinstance(value, Enum) else value for name, value in values.items()}
-        return ConfigFlags(set_items=tuple(self.set_items or ()), **values)
+        # No --model and no HELIOS_MODEL: the embedded model runs, and without --preset it gets the preset made for
+        # it (a `--from` record brings its own config and model instead).
+        default_preset = EMBEDDED_PRESET if self.model is None else DEFAULT_PRESET
+        return ConfigFlags(set_items=tuple(self.set_items or ()), default_preset=default_preset, **values)
 
 
 def _common_signature(

@@ -3,7 +3,8 @@
 Precedence, highest first (the README and `helios generate --help` state the same):
     1. dedicated flags (`--steps`, `--height`, `--seconds`, ...)
     2. `--set key=value` overrides, in the order given
-    3. the preset (`--preset`, default `distilled`), or the config recorded in `--from NAME.json`
+    3. the preset (`--preset`; default `distilled` with --model, `default` for the embedded model), or the config
+       recorded in `--from NAME.json`
     4. the dataclass defaults in `helios_core.config`
 For a batch item, its own `set` and `seconds`/`frames` come on top of all of these (the more specific wins).
 
@@ -24,6 +25,7 @@ from helios_core.presets import load_preset, parse_set_option
 from helios_core.request import PromptSegment
 
 DEFAULT_PRESET = GenerationConfig().preset
+EMBEDDED_PRESET = "default"  # the embedded model's own preset, used when no --model is given
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 
@@ -47,6 +49,7 @@ class ConfigFlags:
     offload: str | None = None
     anti_drift: bool | None = None
     crf: int | None = None
+    default_preset: str = DEFAULT_PRESET  # used when `preset` is None and there is no --from record
 
 
 def parse_steps(text: str, num_stages: int) -> tuple[int, ...]:
@@ -104,7 +107,7 @@ def resolve_config(flags: ConfigFlags, base: GenerationConfig | None = None) -> 
     """Apply the precedence above. `base` is the `--from` config; without it the preset (or the default) is used."""
     if base is not None and flags.preset is not None:
         raise ConfigError("give --from or --preset, not both (--from already records its preset's settings)")
-    config = base if base is not None else load_preset(flags.preset or DEFAULT_PRESET)
+    config = base if base is not None else load_preset(flags.preset or flags.default_preset)
     set_values = dict(parse_set_option(item) for item in flags.set_items)
     # One apply for --set and flags together, validated once at the end: `--set sampler.kind=flow_unipc --steps 30`
     # is consistent as a whole even though the --set alone (one kind, three stages of steps) is not.

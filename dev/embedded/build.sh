@@ -1,0 +1,92 @@
+#!/bin/bash
+# The embedded default model's recipe, end to end, as run on one H100 (the model card records each run's output).
+# Usage (from the repo root): PHASES="vae init world prepare base mid distilled" bash dev/embedded/build.sh WORKDIR
+# Each phase skips itself when its output exists, so a second call can carry on where a first one stopped.
+# Time limits (seconds, env): VAE_SECONDS, BASE_SECONDS, MID_SECONDS, DISTILL_SECONDS. A training phase stopped by
+# its limit keeps its newest checkpoint (every 100 steps); the step it reached is in WORKDIR/logs/*.json lines.
+set -u
+W=${1:?work dir}
+mkdir -p "$W/logs"
+SEED=${SEED:-0}
+H=128; WD=256
+CLIPS=${CLIPS:-800}
+say() { echo "[$(date +%T)] $*" | tee -a "$W/logs/build.log"; }
+START=$(date +%s)
+DEADLINE=${DEADLINE:-100000}  # seconds after START by which every phase must have finished (time-boxed machines)
+limit() {  # the smaller of the phase's own limit and what the deadline leaves after $2 seconds of reserve
+  local left=$(( DEADLINE - ($(date +%s) - START) - $2 ))
+  (( left < $1 )) && echo $left || echo $1
+}
+publish() {  # copy a finished folder out as a tar file right away (PUBLISH=dir), so a later failure loses nothing
+  # A model folder goes out without its vae/ (published once on its own): the files coming back are capped at 16 MB.
+  [ -n "${PUBLISH:-}" ] && [ -d "$W/$1" ] && tar cf "$PUBLISH/$1.tar" --exclude="$1/vae" -C "$W" "$1" \
+    && say "published $1 ($(du -h "$PUBLISH/$1.tar" | cut -f1))"
+}
+has() { [[ " $PHASES " == *" $1 "* ]]; }
+TRAIN_COMMON=(--set lora.enabled=false --set loop.gradient_checkpointing=false --set loop.checkpoint_every=100
+              --set loop.keep_last=2 --set loop.log_every=20 --set loop.seed=$SEED --set optim.weight_decay=0.01)
+
+train_stage() {  # name stage model seconds extra-args...
+  local name=$1 stage=$2 model=$3 seconds=$(limit $4 ${RESERVE:-40}); shift 4
+  if (( seconds < 20 )); then say "$name: no time left"; return; fi
+  if [ -f "$W/$name/done" ]; then say "$name: already trained"; return; fi
+  say "$name: helios train --stage $stage (limit ${seconds}s)"
+  timeout -s INT "$seconds" helios train --stage "$stage" --model "$model" --data "$W/data" --out "$W/$name" \
+    --resume "${TRAIN_COMMON[@]}" "$@" > "$W/logs/$name.out" 2>&1
+  local code=$?
+  say "$name: exit $code ; last log line: $(tail -n 1 "$W/$name/log.jsonl" 2>/dev/null)"
+  # 0: max_steps reached; 124: stopped by its time limit (the newest checkpoint is the result). Anything else failed.
+  if [ $code -eq 0 ] || [ $code -eq 124 ]; then touch "$W/$name/done"; else tail -n 3 "$W/logs/$name.out"; fi
+}
+
+export_stage() {  # name base-model scheduler
+  local name=$1 base=$2 scheduler=$3
+  [ -d "$W/${name}_model" ] && return
+  helios train export "$W/$name" --base "$base" --out "$W/${name}_model" --scheduler "$scheduler" --dtype bf16 \
+    >> "$W/logs/export.out" 2>&1 && say "exported $W/${name}_model" && publish "${name}_model"
+}
+
+render_world() {
+  helios data world --out "$W/world" --clips $CLIPS --seconds 8 --seed $SEED --height $H --width $WD \
+    --workers ${WORKERS:-14} > "$W/logs/world.out" 2>&1
+  say "world: $(tail -n 1 "$W/logs/world.out")"
+}
+WORLD_PID=
+if has world && [ ! -f "$W/world/manifest.jsonl" ]; then render_world & WORLD_PID=$!; fi  # CPU work beside the VAE
+if has vae && [ ! -f "$W/vae/config.json" ]; then
+  say "vae: training"
+  python3 -m helios_core.embedded.train_vae --out "$W/vae" --steps ${VAE_STEPS:-1500} --seed $SEED --batch-size 12 \
+    --num-workers 12 --learning-rate 1.5e-3 --warmup-steps 150 --max-train-seconds ${VAE_SECONDS:-200} \
+    > "$W/logs/vae.out" 2>&1
+  say "vae: $(tail -n 1 "$W/logs/vae.out")"
+  publish vae
+fi
+if has init && [ ! -d "$W/init" ]; then
+  python3 -m helios_core.embedded.init_folder --vae "$W/vae" --out "$W/init" --transformer-seed $SEED \
+    > "$W/logs/init.out" 2>&1
+  say "init: $(tail -n 1 "$W/logs/init.out")"
+fi
+[ -n "$WORLD_PID" ] && wait $WORLD_PID
+if has prepare; then
+  helios data prepare "$W/world/manifest.jsonl" --out "$W/data" --model "$W/init" --height $H --width $WD \
+    --workers 12 --device ${DEVICE:-cuda} --max-seq-len 64 > "$W/logs/prepare.out" 2>&1
+  tar czf "${PUBLISH:-$W}/data.tgz" -C "$W" data/index.jsonl 2>/dev/null
+  say "prepare: $(tail -n 1 "$W/logs/prepare.out")"
+fi
+if has base; then
+  train_stage base base "$W/init" ${BASE_SECONDS:-200} --set loop.max_steps=${BASE_STEPS:-20000} \
+    --set loop.batch_size=${BATCH:-16} --set optim.lr=4e-4 --set optim.warmup_steps=200
+  export_stage base "$W/init" unipc
+fi
+if has mid; then
+  train_stage mid mid "$W/base_model" ${MID_SECONDS:-150} --set loop.max_steps=${MID_STEPS:-20000} \
+    --set loop.batch_size=${BATCH:-16} --set optim.lr=2e-4 --set optim.warmup_steps=100
+  export_stage mid "$W/base_model" unipc3
+fi
+if has distilled; then
+  train_stage distilled distilled "$W/mid_model" ${DISTILL_SECONDS:-150} --set loop.max_steps=${DISTILL_STEPS:-20000} \
+    --set loop.batch_size=${BATCH:-16} --set optim.lr=1e-4 --set optim.betas=[0.0,0.999] --set ema.enabled=false \
+    --set distill.teacher_guidance=1.0 --set distill.teacher_steps=[10,10,10]
+  export_stage distilled "$W/mid_model" dmd
+fi
+say "done: $PHASES"

@@ -1,0 +1,103 @@
+"""World clips for VAE training, statistics and evaluation, rendered on the fly and deterministic from a seed.
+
+Clip `index` of purpose `purpose` under run seed `seed` is always the same frames: its scene seed and its start
+frame come from `numpy.random.SeedSequence([seed, purpose id, index])`, never from a global RNG, so any worker
+process renders any clip in any order and the run is still reproducible. Purposes:
+- "train": scenes of the world's train split, the VAE's training data;
+- "stats": other train-split scenes, for the latent mean/std written into the VAE config;
+- "eval": scenes of the held-out split (object combinations training never shows), for the reported PSNR.
+Start frames are drawn uniformly over the world's first minute, so pans, lighting cycles and late motion phases are
+all seen. `TrainBatches[step]` is one whole training batch; its clip length is drawn per step from `clip_frames`
+(e.g. 17 or 33 frames), so both the 1-frame start and longer causal runs of the VAE are trained. With `crop`,
+each clip is rendered at full size and a window of that size is cut from it (same window for all its frames): the
+objects keep their real scale, which a smaller render would not, so a convolutional VAE trained on crops (cheap on a
+CPU) learns the same world.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from helios_core.errors import ConfigError
+from helios_core.world.render import WORLD_FPS, render_frames
+from helios_core.world.scene import sample_scene
+
+PURPOSES = {"train": 0, "stats": 1, "eval": 2}
+CLIP_SPLITS = {"train": "train", "stats": "train", "eval": "heldout"}
+WORLD_SPAN_FRAMES = 60 * WORLD_FPS  # start frames are drawn inside the first minute
+
+
+def world_clip(seed: int, purpose: str, index: int, num_frames: int, height: int, width: int) -> np.ndarray:
+    """Clip `index` of `purpose`: (num_frames, height, width, 3) uint8 RGB."""
+    if purpose not in PURPOSES:
+        raise ConfigError(f"clip purpose {purpose!r} is unknown; choose one of {', '.join(PURPOSES)}")
+    sequence = np.random.SeedSequence([seed, PURPOSES[purpose], index])
+    scene_seed, start_draw = (int(v) for v in sequence.generate_state(2, dtype=np.uint32))
+    scene = sample_scene(scene_seed, split=CLIP_SPLITS[purpose])
+    start_frame = start_draw % max(WORLD_SPAN_FRAMES - num_frames + 1, 1)
+    return render_frames(scene, start_frame, num_frames, height, width)
+
+
+def clips_to_pixels(clips: Sequence[np.ndarray]) -> torch.Tensor:
+    """A list of (T, H, W, 3) uint8 clips -> (B, 3, T, H, W) float32 in [-1, 1] (the VAE's input range)."""
+    stacked = torch.from_numpy(np.stack(clips))  # (B, T, H, W, 3)
+    return stacked.permute(0, 4, 1, 2, 3).float().div_(127.5).sub_(1.0)
+
+
+def world_pixels(
+    seed: int, purpose: str, indices: Sequence[int], num_frames: int, height: int, width: int
+) -> torch.Tensor:
+    """Clips `indices` of `purpose` as one (B, 3, T, H, W) batch in [-1, 1]."""
+    return clips_to_pixels([world_clip(seed, purpose, i, num_frames, height, width) for i in indices])
+
+
+class TrainBatches(torch.utils.data.Dataset):
+    """Item `step` is that step's training batch (B, 3, T, H, W) in [-1, 1]; T is drawn from `clip_frames`.
+
+    Batches are whole items (use `DataLoader(batch_size=None)`), so a worker renders one step's clips and the
+    batch does not depend on how many workers there are.
+    """
+
+    def __init__(
+        self,
+        seed: int,
+        steps: int,
+        batch_size: int,
+        clip_frames: Sequence[int],
+        height: int,
+        width: int,
+        crop: tuple[int, int] | None = None,
+    ) -> None:
+        if not clip_frames or any(f < 1 or (f - 1) % 4 for f in clip_frames):
+            raise ConfigError(f"clip lengths must be 1 + 4k frames (e.g. 17, 33), got {list(clip_frames)}")
+        self.seed, self.steps, self.batch_size = seed, steps, batch_size
+        self.clip_frames = tuple(clip_frames)
+        self.height, self.width = height, width
+        if crop is not None and not (0 < crop[0] <= height and 0 < crop[1] <= width):
+            raise ConfigError(f"crop {crop[0]}x{crop[1]} must fit inside the {height}x{width} frames")
+        self.crop = crop
+
+    def __len__(self) -> int:
+        return self.steps
+
+    def frames_at(self, step: int) -> int:
+        rng = np.random.default_rng([self.seed, PURPOSES["train"], step, 1])
+        return self.clip_frames[int(rng.integers(len(self.clip_frames)))]
+
+    def __getitem__(self, step: int) -> torch.Tensor:
+        first = step * self.batch_size
+        indices = range(first, first + self.batch_size)
+        pixels = world_pixels(self.seed, "train", indices, self.frames_at(step), self.height, self.width)
+        if self.crop is None:
+            return pixels
+        rng = np.random.default_rng([self.seed, PURPOSES["train"], step, 2])
+        crop_h, crop_w = self.crop
+        windows = []
+        for clip in pixels:
+            top = int(rng.integers(self.height - crop_h + 1))
+            left = int(rng.integers(self.width - crop_w + 1))
+            windows.append(clip[:, :, top : top + crop_h, left : left + crop_w])
+        return torch.stack(windows)

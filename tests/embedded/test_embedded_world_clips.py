@@ -1,0 +1,72 @@
+"""World clips for VAE training are deterministic, split-aware, and batches do not depend on workers."""
+
+import numpy as np
+import pytest
+import torch
+
+from helios_core.embedded.world_clips import TrainBatches, world_clip, world_pixels
+from helios_core.errors import ConfigError
+from helios_core.world import sample_scene
+
+
+def test_same_arguments_same_frames_and_indices_differ():
+    first = world_clip(3, "train", 5, 5, 16, 32)
+    assert first.shape == (5, 16, 32, 3) and first.dtype == np.uint8
+    assert np.array_equal(first, world_clip(3, "train", 5, 5, 16, 32))
+    assert not np.array_equal(first, world_clip(3, "train", 6, 5, 16, 32))
+    assert not np.array_equal(first, world_clip(4, "train", 5, 5, 16, 32))
+
+
+def test_eval_clips_come_from_the_heldout_split(monkeypatch):
+    splits = []
+    import helios_core.embedded.world_clips as module
+
+    def spy(seed, *, split):
+        splits.append(split)
+        return sample_scene(seed, split=split)
+
+    monkeypatch.setattr(module, "sample_scene", spy)
+    world_clip(0, "eval", 0, 1, 16, 16)
+    world_clip(0, "stats", 0, 1, 16, 16)
+    world_clip(0, "train", 0, 1, 16, 16)
+    assert splits == ["heldout", "train", "train"]
+    with pytest.raises(ConfigError, match="purpose"):
+        world_clip(0, "test", 0, 1, 16, 16)
+
+
+def test_pixels_are_the_rendered_frames_in_minus_one_to_one():
+    pixels = world_pixels(1, "train", [0, 1], 5, 16, 32)
+    assert pixels.shape == (2, 3, 5, 16, 32)
+    frames = world_clip(1, "train", 1, 5, 16, 32)
+    expected = torch.from_numpy(frames).permute(3, 0, 1, 2).float() / 127.5 - 1
+    assert torch.equal(pixels[1], expected)
+    assert pixels.min() >= -1 and pixels.max() <= 1
+
+
+def test_train_batches_mix_clip_lengths_and_are_pure_functions_of_the_step():
+    batches = TrainBatches(seed=0, steps=40, batch_size=2, clip_frames=(5, 9), height=16, width=16)
+    lengths = {batches[step].shape[2] for step in range(12)}
+    assert lengths == {5, 9}
+    assert torch.equal(batches[7], TrainBatches(0, 40, 2, (5, 9), 16, 16)[7])
+    loader = torch.utils.data.DataLoader(batches, batch_size=None, num_workers=2)
+    for step, batch in enumerate(loader):
+        assert torch.equal(batch, batches[step])
+        if step == 2:
+            break
+    with pytest.raises(ConfigError, match="1 \\+ 4k"):
+        TrainBatches(0, 1, 1, (8,), 16, 16)
+
+
+
+def test_crops_are_windows_of_the_full_render_at_its_scale():
+    full = TrainBatches(seed=2, steps=3, batch_size=2, clip_frames=(5,), height=16, width=32)
+    cropped = TrainBatches(seed=2, steps=3, batch_size=2, clip_frames=(5,), height=16, width=32, crop=(8, 8))
+    whole, windows = full[1], cropped[1]
+    assert windows.shape == (2, 3, 5, 8, 8)
+    for clip, window in zip(whole, windows):
+        found = [(top, left) for top in range(9) for left in range(25)
+                 if torch.equal(clip[:, :, top : top + 8, left : left + 8], window)]
+        assert found, "a crop must be an exact window of the rendered clip"
+    assert torch.equal(windows, cropped[1])
+    with pytest.raises(ConfigError, match="must fit"):
+        TrainBatches(0, 1, 1, (5,), 16, 16, crop=(32, 8))
