@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 
 from helios_core.config import GenerationConfig, RuntimeConfig
+from helios_core.devices import DTYPES, resolve_device, resolve_dtype
 from helios_core.drift import DriftConfig, DriftDetector, add_history_noise
 from helios_core.errors import ConfigError, ModelFolderError
 from helios_core.kernels import apply_kernel_choice, require_triton_kernels
@@ -27,33 +28,9 @@ from helios_core.model.vae import LatentCodec
 from helios_core.pipeline import FramePlan, StreamingGenerator, plan_frames
 from helios_core.request import ChunkResult, GenerationRequest
 
-DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
-
-
 def default_model_path() -> Path:
     """The small model trained by the project and shipped inside the package."""
     return Path(__file__).resolve().parent / "default_model"
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise ConfigError(f"unknown device '{name}' (use auto, cpu, cuda or cuda:N)") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device '{name}' asked for, but this machine has no CUDA GPU (use --device cpu)")
-    return device
-
-
-def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
-    if name == "auto":
-        # bf16 is the reference's weight dtype on GPUs; CPUs have no fast bf16 matmul on most laptops.
-        return torch.bfloat16 if device.type == "cuda" else torch.float32
-    if name not in DTYPES:
-        raise ConfigError(f"unknown dtype '{name}' (use auto, bf16, fp16 or fp32)")
-    return DTYPES[name]
 
 
 def size_multiple(info: ModelFolderInfo, num_stages: int) -> int:

@@ -28,6 +28,7 @@ from diffusers import HeliosTransformer3DModel
 from helios_core.bench.speed_flops import H100_DENSE_BF16_TFLOPS, forward_flops, forward_tokens
 from helios_core.bench.speed_models import keep_modules_in_fp32
 from helios_core.bench.train_flops import adapted_layers, lora_forward_flops, training_step_flops
+from helios_core.devices import resolve_device
 from helios_core.errors import ConfigError
 from helios_core.model.tiny import full_transformer_config, tiny_transformer_config
 from helios_core.training.config import TrainConfig, load_train_config
@@ -77,18 +78,6 @@ def synthetic_batch(config: TrainConfig, layout: HistoryLayout, text_dim: int, h
                          randn(batch_size, 16, 1, h, w), randn(batch_size, TEXT_TOKENS, text_dim))
 
 
-def _device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise ConfigError(f"unknown device '{name}' (use auto, cpu, cuda or cuda:N)") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device '{name}' asked for, but this machine has no CUDA GPU")
-    return device
-
-
 def _check(stage: str, size: str, device: torch.device, height: int, width: int, steps: int, warmup: int,
            lora_rank: int) -> None:
     if stage not in BENCH_STAGES:
@@ -107,7 +96,7 @@ def _check(stage: str, size: str, device: torch.device, height: int, width: int,
 def run_train_bench(*, size: Literal["full", "tiny"] = "full", stage: str = "mid", steps: int = 6, warmup: int = 2,
                     lora_rank: int = 256, height: int | None = None, width: int | None = None, batch_size: int = 1,
                     gradient_checkpointing: bool = True, device: str = "auto", seed: int = 0) -> dict:
-    device_ = _device(device)
+    device_ = resolve_device(device)
     height = height or (384 if size == "full" else 64)
     width = width or (640 if size == "full" else 64)
     _check(stage, size, device_, height, width, steps, warmup, lora_rank)

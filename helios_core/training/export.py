@@ -15,13 +15,14 @@ from typing import Literal
 import torch
 from safetensors.torch import load_file
 
+from helios_core.devices import DTYPES
 from helios_core.errors import ConfigError, ModelFolderError
 from helios_core.model.folder import load_model_folder, save_model_folder, validate_model_folder
 from helios_core.model.tiny import scheduler_config_for
 from helios_core.training.checkpoint import latest_checkpoint, read_checkpoint_config
 from helios_core.training.model_setup import add_lora
 
-EXPORT_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
+EXPORT_DTYPES = DTYPES  # the same names as --dtype
 
 
 def export_model(checkpoint_dir: Path, base_model_path: Path, out_path: Path, *, use_ema: bool = False,
