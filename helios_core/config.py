@@ -128,8 +128,12 @@ class PromptConfig:
 @dataclass(frozen=True)
 class DriftSettings:
     detect: bool = True
-    anti_drift: bool = False  # on a latent drift flag, noise the history latents (the paper's adaptive remedy)
+    anti_drift: bool = False  # on a drift warning, noise the history latents (the paper's adaptive remedy)
     noise_strength: float = 0.1
+    # What triggers the remedy: "latent" is the paper's rule alone; "any" also acts on the pixel checks
+    # (brightness, saturation, colour, sharpness; not seams, which history noise cannot mend), which catch the drift
+    # people see and fire far more often than the latent rule on small models.
+    remedy_on: Literal["latent", "any"] = "any"
 
 
 @dataclass(frozen=True)

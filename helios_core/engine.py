@@ -137,19 +137,35 @@ class HeliosEngine:
                 )
 
 
+PIXEL_DRIFT_KINDS = frozenset({"brightness", "saturation", "color", "sharpness"})
+
+
 def _drift_hooks(cfg: GenerationConfig, detector: DriftDetector, noise: torch.Generator) -> dict:
     """The latent rule runs before a chunk enters the history (so its remedy can act there); pixel checks run when
-    the chunk's frames are decoded, which with overlapped decoding is one chunk later."""
+    the chunk's frames are decoded, which with overlapped decoding is one chunk later, so a pixel warning is acted
+    on at the next chunk to enter the history."""
+    pixel_warning_pending = False
 
     def latent_hook(index: int, latents: torch.Tensor, notes: dict) -> torch.Tensor:
+        nonlocal pixel_warning_pending
         notes["warnings"] = detector.observe_chunk(index, None, latents)
-        if cfg.drift.anti_drift and detector.latent_drift_flag:
-            notes["actions"] = [f"chunk {index}: history latents noised (strength {cfg.drift.noise_strength})"]
-            return add_history_noise(latents, cfg.drift.noise_strength, noise)
-        return latents
+        if not cfg.drift.anti_drift:
+            return latents
+        triggers = ["latent statistics"] if detector.latent_drift_flag else []
+        if cfg.drift.remedy_on == "any" and pixel_warning_pending:
+            triggers.append("pixel drift")
+        pixel_warning_pending = False
+        if not triggers:
+            return latents
+        notes["actions"] = [f"chunk {index}: history latents noised (strength {cfg.drift.noise_strength}) "
+                            f"after {' and '.join(triggers)}"]
+        return add_history_noise(latents, cfg.drift.noise_strength, noise)
 
     def pixel_hook(index: int, frames, notes: dict) -> None:
-        notes["warnings"] = notes.get("warnings", []) + detector.observe_chunk(index, frames, None)
+        nonlocal pixel_warning_pending
+        found = detector.observe_chunk(index, frames, None)
+        pixel_warning_pending |= any(w.kind in PIXEL_DRIFT_KINDS for w in found)
+        notes["warnings"] = notes.get("warnings", []) + found
 
     return {"latent_hook": latent_hook, "pixel_hook": pixel_hook}
 

@@ -60,7 +60,7 @@ def test_same_seed_same_video_other_seed_other_video(engine):
 
 
 def test_anti_drift_noises_history_only_when_the_latent_rule_fires(engine, monkeypatch):
-    values = {"video.num_frames": 99, "drift.anti_drift": True}
+    values = {"video.num_frames": 99, "drift.anti_drift": True, "drift.remedy_on": "latent"}
     baseline = [c.pixel_frames for c in engine.generate(_request(**values))]
     monkeypatch.setattr(DriftDetector, "latent_drift_flag", property(lambda self: True))
     corrected = list(engine.generate(_request(**values)))
@@ -68,6 +68,31 @@ def test_anti_drift_noises_history_only_when_the_latent_rule_fires(engine, monke
     # chunk 0 is decoded before the remedy; later chunks see the noised history and change
     assert np.array_equal(corrected[0].pixel_frames, baseline[0])
     assert not np.array_equal(corrected[1].pixel_frames, baseline[1])
+
+
+def test_anti_drift_acts_on_pixel_warnings_unless_told_to_follow_the_latent_rule_alone(engine, monkeypatch):
+    from helios_core.drift.config import DriftWarning
+
+    real_observe = DriftDetector.observe_chunk
+
+    def observe(self, index, frames, latents=None):
+        found = real_observe(self, index, frames, latents)
+        if frames is not None and index == 0:  # chunk 0's pixels "saturate"
+            found.append(DriftWarning("saturation", 0.5, 0.25, 0.0, 0, "saturation up 50% vs anchor at 0.0 s"))
+        return found
+
+    monkeypatch.setattr(DriftDetector, "observe_chunk", observe)
+    monkeypatch.setattr(DriftDetector, "latent_drift_flag", property(lambda self: False))
+    # 4 chunks: chunk 0's pixels are checked while chunk 1 is made (overlapped decode), so the remedy lands on the
+    # history of chunk 2 and shows from chunk 3 on
+    values = {"video.num_frames": 132, "drift.anti_drift": True}
+    any_kind = list(engine.generate(_request(**values, **{"drift.remedy_on": "any"})))
+    latent_only = list(engine.generate(_request(**values, **{"drift.remedy_on": "latent"})))
+    acted = [a for c in any_kind for a in c.actions]
+    assert len(acted) == 1 and "after pixel drift" in acted[0]
+    assert not [a for c in latent_only for a in c.actions]
+    assert np.array_equal(any_kind[0].pixel_frames, latent_only[0].pixel_frames)
+    assert not np.array_equal(any_kind[-1].pixel_frames, latent_only[-1].pixel_frames)
 
 
 MEMORY_SCRIPT = """
