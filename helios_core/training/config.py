@@ -79,6 +79,10 @@ class DropConfig:
     t2v_prob: float = 0.4
     v2v_prob: float = 0.4
     i2v_prob: float = 0.1
+    # Each sample's caption is replaced by the negative prompt's embedding with this probability, so the model also
+    # learns the unconditional branch that classifier-free guidance (and CFG teachers in distillation) need. 0 as
+    # the reference, whose starting weights already had that branch; a model trained from scratch needs it (~0.1).
+    caption_prob: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -215,7 +219,7 @@ class TrainConfig:
             raise ConfigError("loop.validate_every needs loop.validation_prompts: one or more non-empty prompts")
         if not optim.lr > 0 or optim.warmup_steps < 0 or optim.grad_clip <= 0:
             raise ConfigError("optim.lr and optim.grad_clip must be > 0 and optim.warmup_steps >= 0")
-        probs = {f"drop.{k}": getattr(self.drop, k) for k in ("t2v_prob", "v2v_prob", "i2v_prob")}
+        probs = {f"drop.{k}": getattr(self.drop, k) for k in ("t2v_prob", "v2v_prob", "i2v_prob", "caption_prob")}
         probs |= {f"corrupt.{k}": getattr(self.corrupt, k) for k in ("skip_prob", "noise_prob", "blur_prob",
                                                                      "saturation_prob", "noise_max_sigma")}
         probs["ema.decay"] = self.ema.decay

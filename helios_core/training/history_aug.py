@@ -112,3 +112,18 @@ def augment_history(history: torch.Tensor, anchor: torch.Tensor, drop: DropConfi
     if corrupt.enabled:
         history, anchor = corrupt_history(history, anchor, corrupt, chunk, generator)
     return history, anchor
+
+
+def drop_captions(text: torch.Tensor, negative: torch.Tensor, prob: float, generator: torch.Generator) -> torch.Tensor:
+    """(B, L, D) caption embeddings with each row replaced by `negative` (L, D) with probability `prob`.
+
+    Draws nothing when `prob` is 0, so runs without caption dropout keep their random stream (and their resumes)."""
+    if prob <= 0.0:
+        return text
+    dropped = torch.rand(text.shape[0], generator=generator) < prob
+    if not dropped.any():
+        return text
+    text = text.clone()
+    text[dropped] = negative.to(text)
+    return text
+

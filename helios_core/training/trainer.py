@@ -45,7 +45,7 @@ from helios_core.training.checkpoint import (
 )
 from helios_core.training.config import RESUME_MAY_CHANGE, TrainConfig, changed_keys
 from helios_core.training.dataset import LatentChunkDataset, SampleOrder
-from helios_core.training.history_aug import augment_history
+from helios_core.training.history_aug import augment_history, drop_captions
 from helios_core.training.model_setup import (
     Ema,
     LoadedModel,
@@ -205,11 +205,15 @@ def train(config: TrainConfig, *, model_path: Path, data_dir: Path, out_dir: Pat
     chunk = config.history.latent_frames_per_chunk
     batch_size = config.loop.batch_size
 
+    negative_text = dataset.negative_text() if config.drop.caption_prob > 0 else None
+
     def next_batch():
         nonlocal position
         batch = order.batch(dataset, position + rank * batch_size, batch_size)
         batch.history, batch.anchor = augment_history(batch.history, batch.anchor, config.drop, config.corrupt,
                                                       chunk, generator)
+        if negative_text is not None:
+            batch.text = drop_captions(batch.text, negative_text, config.drop.caption_prob, generator)
         position += batch_size * world
         return batch.to(device)
 

@@ -83,3 +83,20 @@ def test_skip_probability_one_disables_corruption_and_everything_is_seeded():
     first = augment_history(history, anchor, DropConfig(), CorruptConfig(), CHUNK, torch.Generator().manual_seed(9))
     again = augment_history(history, anchor, DropConfig(), CorruptConfig(), CHUNK, torch.Generator().manual_seed(9))
     assert all(torch.equal(x, y) for x, y in zip(first, again, strict=True))
+
+
+def test_drop_captions_replaces_rows_with_the_negative_embedding_at_its_rate():
+    from helios_core.training.history_aug import drop_captions
+
+    text = torch.randn(400, 4, 3)
+    original = text.clone()
+    negative = torch.zeros(4, 3)
+    untouched = drop_captions(text, negative, 0.0, torch.Generator().manual_seed(0))
+    assert untouched is text
+    out = drop_captions(text, negative, 0.25, torch.Generator().manual_seed(0))
+    again = drop_captions(text, negative, 0.25, torch.Generator().manual_seed(0))
+    assert torch.equal(out, again)
+    dropped = (out == 0).all(dim=(1, 2))
+    assert 0.15 < dropped.float().mean() < 0.35
+    assert torch.equal(out[~dropped], text[~dropped])  # kept rows are the originals
+    assert torch.equal(text, original)  # the caller's tensor is not modified

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 from helios_core.errors import ConfigError, OutputPathError
 from helios_core.training import StepInfo, load_train_config, train
@@ -93,3 +94,28 @@ def test_embedded_model_ablation_trains_without_anchor_and_corruption(tiny_model
                                         "corrupt.enabled": False, "lora.enabled": False})
     result = train(config, model_path=tiny_model_dir, data_dir=prepared_dir, out_dir=tmp_path / "run")
     assert result.final_step == 2 and all(loss > 0 for loss in result.losses)
+
+
+def test_caption_dropout_trains_on_the_negative_prompt_embedding(tiny_model_dir: Path, prepared_dir: Path,
+                                                                tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from helios_core.training import trainer as trainer_module
+    from helios_core.training.dataset import LatentChunkDataset
+
+    seen: list = []
+    real_drop = trainer_module.drop_captions
+
+    def spy(text, negative, prob, generator):
+        out = real_drop(text, negative, prob, generator)
+        seen.append((out, negative))
+        return out
+
+    monkeypatch.setattr(trainer_module, "drop_captions", spy)
+    config = load_train_config("base", {**TINY, "loop.max_steps": 2, "drop.caption_prob": 1.0})
+    train(config, out_dir=tmp_path / "run", model_path=tiny_model_dir, data_dir=prepared_dir)
+    negative = LatentChunkDataset(prepared_dir).negative_text()
+    assert len(seen) == 2
+    for text, passed_negative in seen:
+        assert torch.equal(passed_negative, negative)
+        assert all(torch.equal(row, negative) for row in text)  # probability 1: every caption replaced
+    with pytest.raises(ConfigError, match="caption_prob"):
+        load_train_config("base", {"drop.caption_prob": 1.5})
