@@ -63,3 +63,25 @@ def prepared_dir(tmp_path_factory, video_dir: Path, tiny_model_dir: Path) -> Pat
                              max_sequence_length=SEQUENCE_LENGTH)
     assert len(report.prepared) == 3 and not report.skipped
     return out
+
+
+class Killed(Exception):
+    """Raised from a step callback: the training process "dies" right after that step."""
+
+
+@pytest.fixture
+def killed_then_resumed():
+    """`run(config, out_dir, kill_after, **paths)`: train until step `kill_after` is done and logged, stop there
+    as a killed process would (no final checkpoint), then `--resume` in the same folder; returns the resumed result."""
+    from helios_core.training import train
+
+    def run(config, out_dir: Path, kill_after: int, **paths):
+        def kill(info) -> None:
+            if info.step == kill_after:
+                raise Killed
+
+        with pytest.raises(Killed):
+            train(config, out_dir=out_dir, on_step=kill, **paths)
+        return train(config, out_dir=out_dir, resume=True, **paths)
+
+    return run

@@ -17,7 +17,7 @@ from helios_core.errors import ConfigError
 from helios_core.model.tiny import tiny_generation_config
 from helios_core.request import GenerationRequest
 from helios_core.samplers import ChunkDenoiser, TextConditioning
-from helios_core.training import StepInfo, export_model, load_train_config, train
+from helios_core.training import export_model, load_train_config, train
 from helios_core.training.checkpoint import checkpoint_dirs, load_extra_state
 from helios_core.training.config import DistillConfig
 from helios_core.training.dataset import SampleOrder
@@ -141,12 +141,9 @@ def test_critic_loss_decreases_on_a_fixed_batch(tiny_model_dir: Path, prepared_d
     assert after < 0.97 * before, (before, after)  # deterministic measure: any drop is the training (about 6%)
 
 
-class Killed(Exception):
-    pass
-
 
 def test_dmd_run_resumes_bit_for_bit_with_critic_ema_and_rng(tiny_model_dir: Path, prepared_dir: Path,
-                                                                 tmp_path: Path):
+                                                                 tmp_path: Path, killed_then_resumed):
     overrides = {**DMD, "loop.max_steps": 4, "loop.checkpoint_every": 2, "ema.enabled": True, "ema.start_step": 1,
                  "loop.gradient_checkpointing": True, "distill.generator_steps": [2, 1, 1]}
     config = load_train_config("distilled", overrides)
@@ -154,13 +151,7 @@ def test_dmd_run_resumes_bit_for_bit_with_critic_ema_and_rng(tiny_model_dir: Pat
     whole = train(config, out_dir=tmp_path / "whole", **paths)
     assert all(math.isfinite(v) and v > 0 for v in whole.losses)
 
-    def kill_after_step_3(info: StepInfo) -> None:
-        if info.step == 3:
-            raise Killed
-
-    with pytest.raises(Killed):
-        train(config, out_dir=tmp_path / "split", on_step=kill_after_step_3, **paths)
-    resumed = train(config, out_dir=tmp_path / "split", resume=True, **paths)
+    resumed = killed_then_resumed(config, tmp_path / "split", 3, **paths)
     assert resumed.steps_done == 2 and resumed.losses == whole.losses[2:]
 
     def log(run: str) -> list[tuple]:

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from helios_core.errors import ConfigError
-from helios_core.training import StepInfo, load_train_config, train
+from helios_core.training import load_train_config, train
 from helios_core.training.checkpoint import checkpoint_dirs, load_extra_state
 from helios_core.training.dataset import SampleOrder
 from helios_core.training.model_setup import trainable_parameters
@@ -126,11 +126,9 @@ def test_heads_learn_to_tell_real_from_generated_on_a_fixed_batch(tiny_model_dir
     assert after < 0.7 * before, (before, after)  # from about 2 log 2 (chance): the heads separate the two
 
 
-class Killed(Exception):
-    pass
 
-
-def test_dmd_gan_run_resumes_bit_for_bit_heads_included(tiny_model_dir: Path, prepared_dir: Path, tmp_path: Path):
+def test_dmd_gan_run_resumes_bit_for_bit_heads_included(tiny_model_dir: Path, prepared_dir: Path, tmp_path: Path,
+                                                        killed_then_resumed):
     # Gradient checkpointing on: block recomputation must see the adapter (critic / generator) of its forward.
     overrides = {**GAN, "loop.max_steps": 3, "loop.checkpoint_every": 2, "distill.gan.start_step": 1,
                  "loop.gradient_checkpointing": True}
@@ -138,13 +136,7 @@ def test_dmd_gan_run_resumes_bit_for_bit_heads_included(tiny_model_dir: Path, pr
     paths = {"model_path": tiny_model_dir, "data_dir": prepared_dir}
     whole = train(config, out_dir=tmp_path / "whole", **paths)
 
-    def kill_after_step_2(info: StepInfo) -> None:
-        if info.step == 2:
-            raise Killed
-
-    with pytest.raises(Killed):
-        train(config, out_dir=tmp_path / "split", on_step=kill_after_step_2, **paths)
-    resumed = train(config, out_dir=tmp_path / "split", resume=True, **paths)
+    resumed = killed_then_resumed(config, tmp_path / "split", 2, **paths)
     assert resumed.steps_done == 1 and resumed.losses == whole.losses[2:]
     logs = {run: [json.loads(line) for line in (tmp_path / run / "log.jsonl").read_text().splitlines()]
             for run in ("whole", "split")}

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from helios_core.errors import ConfigError, OutputPathError
-from helios_core.training import StepInfo, load_train_config, train
+from helios_core.training import load_train_config, train
 from helios_core.training.checkpoint import checkpoint_dirs
 from helios_core.training.evaluate import evaluate_loss
 
@@ -40,12 +40,10 @@ def test_each_stage_lowers_its_fixed_validation_loss(stage: str, tiny_model_dir:
     assert all(entry["lr"] == config.optim.lr for entry in log)
 
 
-class Killed(Exception):
-    pass
-
 
 def test_resume_after_a_kill_repeats_the_uninterrupted_loss_curve_bit_for_bit(tiny_model_dir: Path,
-                                                                             prepared_dir: Path, tmp_path: Path):
+                                                                             prepared_dir: Path, tmp_path: Path,
+                                                                             killed_then_resumed):
     # EMA, warm-up and gradient checkpointing on: their state must survive the restart too.
     overrides = {**TINY, "loop.max_steps": 6, "loop.checkpoint_every": 3, "optim.warmup_steps": 4,
                  "ema.enabled": True, "ema.start_step": 2, "loop.gradient_checkpointing": True}
@@ -53,13 +51,8 @@ def test_resume_after_a_kill_repeats_the_uninterrupted_loss_curve_bit_for_bit(ti
     paths = {"model_path": tiny_model_dir, "data_dir": prepared_dir}
     whole = train(config, out_dir=tmp_path / "whole", **paths)
 
-    def kill_after_step_4(info: StepInfo) -> None:
-        if info.step == 4:  # step 3 is checkpointed; step 4 is done and logged, then the process "dies"
-            raise Killed
-
-    with pytest.raises(Killed):
-        train(config, out_dir=tmp_path / "split", on_step=kill_after_step_4, **paths)
-    resumed = train(config, out_dir=tmp_path / "split", resume=True, **paths)
+    # step 3 is checkpointed; step 4 is done and logged, then the process "dies"
+    resumed = killed_then_resumed(config, tmp_path / "split", 4, **paths)
     assert resumed.steps_done == 3 and resumed.final_step == 6
     assert resumed.losses == whole.losses[3:]  # exact float equality, not approximate
     log = [json.loads(line) for line in (tmp_path / "split" / "log.jsonl").read_text().splitlines()]
