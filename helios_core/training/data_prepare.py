@@ -202,10 +202,10 @@ def _encode_entry(entry: ManifestEntry, frames: np.ndarray, out_dir: Path, codec
     # launches (an 8-second clip: 2 VAE calls instead of 6).
     windows = [pixels_from_uint8(frames[c * chunk_pixel_frames: (c + 1) * chunk_pixel_frames])
                for c in range(num_chunks)]
-    chunks = list(codec.encode(torch.cat(windows), generator).cpu()) if windows else []  # each (C, 9, h, w)
+    latents = codec.encode(torch.cat(windows), generator).cpu()  # (num_chunks, C, 9, h, w); too-short were skipped
     first_frame = codec.encode(pixels_from_uint8(frames[:1]), generator)[0].cpu()  # (C, 1, h, w)
     text = prompt_encoder.encode(entry.caption)[0]  # (L, D)
-    tensors = {"latents": torch.stack(chunks).to(store), "first_frame": first_frame.to(store), "text": text.to(store)}
+    tensors = {"latents": latents.to(store), "first_frame": first_frame.to(store), "text": text.to(store)}
     path = shard_path(out_dir, entry)
     metadata = {"caption": entry.caption, "source": str(entry.source), "settings": json.dumps(settings)}
     _save_atomic(tensors, path, metadata)
