@@ -47,6 +47,7 @@ from helios_core.bench.world_quality_sources import (
     rendered_source,
 )
 from helios_core.config import GenerationConfig
+from helios_core.embedded.config import EMBEDDED_HEIGHT, EMBEDDED_WIDTH
 from helios_core.errors import ConfigError, OutputPathError
 from helios_core.request import GenerationRequest
 from helios_core.runner import check_sidecar_path, run_to_file
@@ -78,8 +79,8 @@ __all__ = [
     "world_table_rows",
 ]
 
-# The embedded default model's training size (helios_core.embedded.config): the world bench's default video size.
-WORLD_HEIGHT, WORLD_WIDTH = 128, 256
+# The embedded default model's training size: the world bench's default video size.
+WORLD_HEIGHT, WORLD_WIDTH = EMBEDDED_HEIGHT, EMBEDDED_WIDTH
 DEFAULT_PROMPTS = 50
 DEFAULT_SECONDS = 60.0
 DEFAULT_OUT_DIR = Path("outputs/world-quality")

@@ -6,7 +6,13 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from helios_cli.app import app
-from helios_core.embedded.config import PACKAGE_BUDGET_BYTES, embedded_transformer_config, embedded_vae_config
+from helios_core.embedded.config import (
+    EMBEDDED_HEIGHT,
+    EMBEDDED_WIDTH,
+    PACKAGE_BUDGET_BYTES,
+    embedded_transformer_config,
+    embedded_vae_config,
+)
 from helios_core.engine import default_model_path
 from helios_core.model.folder import validate_model_folder
 from helios_core.presets import load_preset
@@ -29,7 +35,7 @@ def test_the_folder_is_complete_and_within_the_package_budget():
 
 def test_default_preset_matches_the_model():
     config = load_preset("default")
-    assert (config.video.height, config.video.width) == (128, 256)
+    assert (config.video.height, config.video.width) == (EMBEDDED_HEIGHT, EMBEDDED_WIDTH) == (128, 256)
     assert config.sampler.kind == "pyramid_dmd" and config.sampler.steps == (1, 1, 1)
     assert (config.video.height // 8) % 4 == 0 and (config.video.width // 8) % 4 == 0  # 3-stage pyramid halvings
 
