@@ -159,6 +159,13 @@ class RuntimeConfig:
     # triton: fused Triton kernels for the transformer's modulated norms, q/k RMSNorm and 3-D RoPE (CUDA only;
     # helios_core.kernels). torch: diffusers' stock modules.
     kernels: Literal["torch", "triton"] = "torch"
+    # sdpa: PyTorch picks the attention kernel (the reference). cudnn: cuDNN's fused attention through the same SDPA
+    # call, a FlashAttention-3-class kernel on Hopper (CUDA, bf16/fp16 only; helios_core.model.attention).
+    attention: Literal["sdpa", "cudnn"] = "sdpa"
+    # frames: diffusers' decode, one latent frame at a time with a causal cache (the reference). whole: every latent
+    # frame of the chunk through each layer at once (helios_core.model.vae_fast; equal within rounding). auto: whole
+    # on a CPU, frames on a GPU.
+    vae_decode: Literal["auto", "frames", "whole"] = "auto"
 
 
 @dataclass(frozen=True)

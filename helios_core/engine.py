@@ -22,9 +22,11 @@ from helios_core.devices import DTYPES, resolve_device, resolve_dtype
 from helios_core.drift import DriftConfig, DriftDetector, add_history_noise
 from helios_core.errors import ConfigError, ModelFolderError
 from helios_core.kernels import apply_kernel_choice, require_triton_kernels
+from helios_core.model.attention import apply_attention_backend, require_attention_backend
 from helios_core.model.folder import ModelFolderInfo, load_model_folder, load_text_encoder, validate_model_folder
 from helios_core.model.text import PromptEncoder
-from helios_core.model.vae import LatentCodec
+from helios_core.model.vae import WHOLE_CHUNK_DECODE, LatentCodec
+from helios_core.model.vae_fast import supports_whole_chunk
 from helios_core.pipeline import FramePlan, StreamingGenerator, plan_frames
 from helios_core.request import ChunkResult, GenerationRequest
 
@@ -69,7 +71,8 @@ class HeliosEngine:
                               f"{_round_to(cfg.video.width, multiple)})")
         if not info.has_text_encoder or not info.has_tokenizer:
             raise ModelFolderError(f"model folder {path} has no text encoder and tokenizer, which generation needs")
-        resolve_dtype(cfg.runtime.dtype, resolve_device(cfg.runtime.device))
+        device = resolve_device(cfg.runtime.device)
+        require_attention_backend(cfg.runtime.attention, device, resolve_dtype(cfg.runtime.dtype, device))
         return info
 
     @staticmethod
@@ -86,6 +89,7 @@ class HeliosEngine:
             raise ConfigError("--offload needs a CUDA device (on a CPU everything already lives in CPU memory)")
         if runtime.kernels == "triton":
             require_triton_kernels(device)  # a one-line error before any weights load
+        require_attention_backend(runtime.attention, device, dtype)
         # Weights load straight onto the GPU unless they are offloaded; the text encoder always loads on the CPU and
         # visits the GPU only to encode (see PromptEncoder).
         load_device = device if runtime.offload == "none" else torch.device("cpu")
@@ -97,6 +101,7 @@ class HeliosEngine:
             prompt_encoder = PromptEncoder(parts.tokenizer, text_encoder, run_device=device)
         transformer = parts.transformer.eval().requires_grad_(False)
         # Before offloading and compiling: group offloading captures each block's forward when it is installed.
+        apply_attention_backend(transformer, runtime.attention)  # before the kernels: fused processors inherit it
         apply_kernel_choice(transformer, runtime.kernels, device)
         vae = parts.vae.eval().to(DTYPES[runtime.vae_dtype])
         if runtime.offload == "group":
@@ -106,7 +111,10 @@ class HeliosEngine:
             vae.to(device)
         if runtime.compile:
             transformer.compile_repeated_blocks(fullgraph=True, dynamic=False)
-        generator = StreamingGenerator(transformer, LatentCodec(vae), parts.scheduler_config,
+        codec = LatentCodec(vae, whole_chunk_decode=WHOLE_CHUNK_DECODE[runtime.vae_decode])
+        if runtime.vae_decode == "whole" and not supports_whole_chunk(vae):
+            raise ConfigError("runtime.vae_decode=whole does not support this model's VAE; use frames or auto")
+        generator = StreamingGenerator(transformer, codec, parts.scheduler_config,
                                        prompt_encoder.encode if prompt_encoder else None, device)
         return cls(generator, prompt_encoder, path, runtime)
 

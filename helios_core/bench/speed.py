@@ -13,7 +13,8 @@ transformer forward, scheduler steps, pyramid resampling, per-chunk VAE decode a
 excluded; the UMT5 text encoder is NOT run (random prompt embeddings of its output shape, (1, 512, 4096)), and no
 file is written. The paper's 19.5 FPS includes text encoding (tens of ms per video on an H100).
 
-Result keys: bench, scope, environment, preset, sampler, video, compile, kernels, repeats, seed, model,
+Result keys: bench, scope, environment, preset, sampler, video, compile, kernels, attention, vae (our side's dtype
+and decode), repeats, seed, overrides, model,
 weights_allocated_gib, flops (PFLOP per forward by stage, per chunk), ours, diffusers (or null),
 ratio_ours_over_diffusers (or null). Each side: warmup_s, e2e_fps, e2e_s, steady_fps, first_chunk_s, frames,
 peak_allocated_gib, peak_reserved_gib, breakdown (steady-chunk seconds: transformer by stage, VAE, rest; TFLOP/s,
@@ -46,6 +47,7 @@ from helios_core.bench.speed_runners import (
 from helios_core.config import GenerationConfig
 from helios_core.errors import ConfigError, UserInputError
 from helios_core.kernels import fused_kernels, require_triton_kernels
+from helios_core.model.attention import attention_backend, require_attention_backend
 from helios_core.pipeline import plan_frames
 from helios_core.presets import load_preset, parse_set_option
 
@@ -138,6 +140,7 @@ def run_speed_bench(*, preset: str, steps: list[int] | None, height: int = 384, 
     torch_device = _bench_device(device, full_size and models is None)
     if config.runtime.kernels == "triton":
         require_triton_kernels(torch_device)  # before the 14B build
+    require_attention_backend(config.runtime.attention, torch_device, torch.bfloat16 if full_size else torch.float32)
     if models is None:
         models = build_bench_models(full_size=full_size, device=torch_device, seed=seed)
     if compile and not getattr(models.transformer, "_helios_bench_compiled", False):
@@ -151,7 +154,10 @@ def run_speed_bench(*, preset: str, steps: list[int] | None, height: int = 384, 
 
     with recorder:
         # --set runtime.kernels=triton: the fused Triton kernels on our side only; diffusers keeps its stock modules.
-        with fused_kernels(models.transformer, config.runtime.kernels, torch_device):
+        # runtime.attention, likewise ours only; entered first so the fused processors inherit it (and the stock
+        # processors get their own backend back before diffusers runs).
+        with attention_backend(models.transformer, config.runtime.attention), \
+                fused_kernels(models.transformer, config.runtime.kernels, torch_device):
             warmup_s, videos = _time_side(lambda cfg: time_ours(models, cfg, embeds, seed, recorder), config, repeats)
         ours = summarise_side(videos, warmup_s, chunk_frames)
         theirs = _time_diffusers_side(models, config, embeds, seed, recorder, repeats) if with_diffusers else None
@@ -171,6 +177,8 @@ def run_speed_bench(*, preset: str, steps: list[int] | None, height: int = 384, 
                   "chunk_frames": chunk_frames, "trim": config.video.trim},
         "compile": compile,
         "kernels": config.runtime.kernels,
+        "attention": config.runtime.attention,
+        "vae": {"dtype": config.runtime.vae_dtype, "decode": config.runtime.vae_decode},
         "repeats": repeats,
         "seed": seed,
         "overrides": overrides or {},

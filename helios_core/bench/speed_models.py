@@ -17,6 +17,7 @@ Building never changes the caller's global RNG state (fork_rng).
 from __future__ import annotations
 
 import contextlib
+import copy
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -59,6 +60,15 @@ class BenchModels:
             "weights_gib": weight_bytes / 2**30,
             "text_encoder": f"not run: random prompt embeddings (1, {TEXT_TOKENS}, {self.text_dim})",
         }
+
+    def vae_in(self, dtype: torch.dtype) -> AutoencoderKLWan:
+        """The VAE in `dtype`: the shared one, or a cached copy (diffusers' side keeps the shared fp32 VAE)."""
+        if next(self.vae.parameters()).dtype == dtype:
+            return self.vae
+        copies = self.__dict__.setdefault("_vae_copies", {})
+        if dtype not in copies:
+            copies[dtype] = copy.deepcopy(self.vae).to(dtype)
+        return copies[dtype]
 
     def prompt_embeds(self, seed: int) -> torch.Tensor:
         """Random stand-in for UMT5's output, (1, 512, text_dim) in the transformer's dtype."""

@@ -24,7 +24,8 @@ from helios_core.bench.speed_models import TEXT_TOKENS, BenchModels
 from helios_core.bench.speed_timing import ChunkRecorder, Clock
 from helios_core.config import GenerationConfig
 from helios_core.model.tiny import scheduler_config_for
-from helios_core.model.vae import LatentCodec
+from helios_core.devices import DTYPES
+from helios_core.model.vae import WHOLE_CHUNK_DECODE, LatentCodec
 from helios_core.pipeline import StreamingGenerator
 from helios_core.request import GenerationRequest
 from helios_core.samplers import build_scheduler
@@ -73,9 +74,12 @@ def _peaks(device: torch.device) -> tuple[int | None, int | None]:
 def time_ours(models: BenchModels, config: GenerationConfig, embeds: dict[str, torch.Tensor], seed: int,
               recorder: ChunkRecorder) -> TimedVideo:
     scheduler_config = scheduler_config_for(SCHEDULER_FOR_SAMPLER[config.sampler.kind])
-    # The reference decode: the recorder times the VAE by hooking `vae.decode`, and on GPUs it is what the engine
-    # runs (the whole-chunk decode is the CPU default only).
-    codec = LatentCodec(models.vae, whole_chunk_decode=False)
+    # runtime.vae_dtype / vae_decode pick our codec, as the engine does. The recorder hooks the shared `vae.decode`;
+    # a codec that does not call it (a VAE copy in bf16, the whole-chunk decode) is timed around `codec.decode`.
+    vae = models.vae_in(DTYPES[config.runtime.vae_dtype])
+    codec = LatentCodec(vae, whole_chunk_decode=WHOLE_CHUNK_DECODE[config.runtime.vae_decode])
+    if vae is not models.vae or codec.uses_whole_decode():
+        codec.decode = recorder.timed_decode(codec.decode)
     generator = StreamingGenerator(models.transformer, codec, scheduler_config, None, models.device)
     request = GenerationRequest(config=config, seed=seed, prompt=BENCH_PROMPT)
     clock = recorder.clock

@@ -70,16 +70,20 @@ class ChunkRecorder:
     def __enter__(self) -> ChunkRecorder:
         self._handles.append(self.transformer.register_forward_pre_hook(self._before_forward, with_kwargs=True))
         self._handles.append(self.transformer.register_forward_hook(self._after_forward))
-        original_decode = self.vae.decode
+        self.vae.decode = self.timed_decode(self.vae.decode)  # an instance attribute shadows the method; removed on exit
+        return self
 
-        def timed_decode(*args: Any, **kwargs: Any) -> Any:
+    def timed_decode(self, decode: Any) -> Any:
+        """`decode` wrapped so each call is one chunk's VAE time. Our side wraps its codec with it when the codec does
+        not go through the shared `vae.decode` (whole-chunk decode, or a VAE copy in another dtype)."""
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
             start = self.clock.stamp()
-            output = original_decode(*args, **kwargs)
+            output = decode(*args, **kwargs)
             self.decodes.append((start, self.clock.stamp()))
             return output
 
-        self.vae.decode = timed_decode  # an instance attribute shadows the method; removed on exit
-        return self
+        return timed
 
     def __exit__(self, *exc: object) -> None:
         for handle in self._handles:

@@ -56,12 +56,18 @@ class LatentCodec:
         latents = latents.to(device=self.device, dtype=self.dtype)
         mean, std = self.latents_mean.to(latents), self.latents_std.to(latents)
         latents = latents / (1.0 / std) + mean
-        whole = self.whole_chunk_decode
-        if whole is None:
-            whole = self.device.type == "cpu" and supports_whole_chunk(self.vae)
-        if whole:
+        if self.uses_whole_decode():
             return decode_chunk_whole(self.vae, latents)
         return self.vae.decode(latents, return_dict=False)[0]
+
+    def uses_whole_decode(self) -> bool:
+        """Whether `decode` runs the whole-chunk decode (True) or diffusers' frame-by-frame `vae.decode`."""
+        if self.whole_chunk_decode is None:
+            return self.device.type == "cpu" and supports_whole_chunk(self.vae)
+        return self.whole_chunk_decode
+
+
+WHOLE_CHUNK_DECODE = {"auto": None, "frames": False, "whole": True}  # runtime.vae_decode -> LatentCodec argument
 
 
 def pixels_from_uint8(frames: np.ndarray) -> torch.Tensor:

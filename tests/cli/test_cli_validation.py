@@ -61,6 +61,8 @@ CASES = [
     (["generate", "a fox", "--set", "sampler.steps=abc"], ["sampler.steps"]),
     (["generate", "a fox", "--set", "video.height=tall"], ["video.height", "integer"]),
     (["generate", "a fox", "--set", "novalue"], ["key=value"]),
+    (["generate", "a fox", "--set", "runtime.attention=flash9", *SMALL], ["runtime.attention"]),
+    (["generate", "a fox", "--set", "runtime.vae_decode=tiled", *SMALL], ["runtime.vae_decode"]),
     (["generate", "a fox", "--steps", "0"], ["--steps"]),
     (["generate", "a fox", "--steps", "4,4"], ["3 stage"]),
     (["generate", "a fox", "--crf", "0", *SMALL], ["--crf"]),

@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from helios_core.config import RuntimeConfig
+from helios_core.config import GenerationConfig, RuntimeConfig
 from helios_core.drift import DriftDetector
 from helios_core.engine import HeliosEngine
 from helios_core.errors import ConfigError, ModelFolderError, UserInputError
@@ -98,7 +98,7 @@ def test_anti_drift_acts_on_pixel_warnings_unless_told_to_follow_the_latent_rule
 MEMORY_SCRIPT = """
 import resource, sys
 from pathlib import Path
-from helios_core.config import RuntimeConfig
+from helios_core.config import GenerationConfig, RuntimeConfig
 from helios_core.engine import HeliosEngine
 from helios_core.model.tiny import tiny_generation_config
 from helios_core.request import GenerationRequest
@@ -125,6 +125,26 @@ def test_peak_memory_does_not_grow_with_video_length(tiny_model_dir):
 def test_offload_is_refused_without_a_gpu(tiny_model_dir):
     with pytest.raises(ConfigError, match="needs a CUDA device"):
         HeliosEngine.load(tiny_model_dir, RuntimeConfig(device="cpu", offload="group"))
+
+
+def test_cudnn_attention_is_refused_without_a_gpu_before_loading(tiny_model_dir, monkeypatch):
+    def must_not_load(*args, **kwargs):
+        raise AssertionError("weights were loaded before the attention choice was checked")
+
+    monkeypatch.setattr("helios_core.engine.load_model_folder", must_not_load)
+    with pytest.raises(ConfigError, match="attention=cudnn needs a CUDA GPU"):
+        HeliosEngine.load(tiny_model_dir, RuntimeConfig(device="cpu", attention="cudnn"))
+    request = GenerationRequest(config=GenerationConfig().with_values(
+        {"runtime.device": "cpu", "runtime.attention": "cudnn", "video.height": 64, "video.width": 64}),
+        seed=0, prompt="a red circle")
+    with pytest.raises(ConfigError, match="attention=cudnn needs a CUDA GPU"):
+        HeliosEngine.check_request(tiny_model_dir, request)  # what the CLI runs before loading
+
+
+@pytest.mark.parametrize("choice, whole", [("auto", True), ("whole", True), ("frames", False)])
+def test_vae_decode_choice_reaches_the_codec(tiny_model_dir, choice, whole):
+    engine = HeliosEngine.load(tiny_model_dir, RuntimeConfig(device="cpu", vae_decode=choice))
+    assert engine.generator.codec.uses_whole_decode() is whole  # auto: whole on a CPU
 
 
 def test_words_outside_the_vocabulary_are_named(engine):

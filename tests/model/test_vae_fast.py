@@ -137,3 +137,13 @@ def test_log_speed_side_by_side() -> None:
         f"speed-up x{timings['diffusers'] / timings['whole']:.1f}"
     )
     assert (outputs["whole"] - outputs["diffusers"]).abs().max() <= FLOAT32_TOLERANCE
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="the GPU decode path needs a CUDA GPU")
+@pytest.mark.parametrize("dtype, tolerance", [(torch.float32, 1e-3), (torch.bfloat16, 0.1)])
+def test_whole_chunk_decode_on_gpu_equals_diffusers_decode(dtype: torch.dtype, tolerance: float) -> None:
+    """runtime.vae_decode=whole on a GPU (cuDNN convs; bf16 for runtime.vae_dtype=bf16): same pixels as diffusers'
+    frame-by-frame decode within the dtype's rounding."""
+    vae = _vae(**CONFIGS["base16_res1_mult1244"]).to("cuda", dtype)
+    latents = _latents(vae, 9, height=6, width=10).to("cuda")
+    _assert_decodes_alike(vae, latents, tolerance)
