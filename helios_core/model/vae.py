@@ -18,9 +18,11 @@ from helios_core.model.vae_fast import decode_chunk_whole, supports_whole_chunk
 
 class LatentCodec:
     def __init__(self, vae: AutoencoderKLWan, *, whole_chunk_decode: bool | None = None) -> None:
-        """`whole_chunk_decode`: None (auto) uses the whole-chunk decode on the CPU, where it is 5-7x faster and
-        tested equal to diffusers' frame-by-frame decode; on GPUs it has not been measured yet, so the reference
-        path stays the default there."""
+        """`whole_chunk_decode`: None (auto) uses the whole-chunk decode whenever it supports the VAE. It is tested
+        equal to diffusers' frame-by-frame decode (within rounding) and faster everywhere measured: 5-7x on a CPU;
+        on an H100 at 384x640, 0.81 -> 0.56 s per chunk in fp32 and 0.54 -> 0.35 s in bf16. Its cost is memory:
+        about 10 GB of activations at that size instead of 3-5 GB (see `helios_core.engine` for when the engine
+        asks for the frame-by-frame path)."""
         self.vae = vae
         self.whole_chunk_decode = whole_chunk_decode
         z_dim = vae.config.z_dim
@@ -63,7 +65,7 @@ class LatentCodec:
     def uses_whole_decode(self) -> bool:
         """Whether `decode` runs the whole-chunk decode (True) or diffusers' frame-by-frame `vae.decode`."""
         if self.whole_chunk_decode is None:
-            return self.device.type == "cpu" and supports_whole_chunk(self.vae)
+            return supports_whole_chunk(self.vae)
         return self.whole_chunk_decode
 
 

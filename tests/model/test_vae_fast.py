@@ -140,10 +140,11 @@ def test_log_speed_side_by_side() -> None:
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="the GPU decode path needs a CUDA GPU")
-@pytest.mark.parametrize("dtype, tolerance", [(torch.float32, 1e-3), (torch.bfloat16, 0.1)])
+@pytest.mark.parametrize("dtype, tolerance", [(torch.float32, 2e-2), (torch.bfloat16, 0.1)])
 def test_whole_chunk_decode_on_gpu_equals_diffusers_decode(dtype: torch.dtype, tolerance: float) -> None:
     """runtime.vae_decode=whole on a GPU (cuDNN convs; bf16 for runtime.vae_dtype=bf16): same pixels as diffusers'
-    frame-by-frame decode within the dtype's rounding."""
+    frame-by-frame decode within the dtype's rounding. fp32 is looser than on the CPU because cuDNN runs fp32 convs
+    in TF32 by default (torch.backends.cudnn.allow_tf32): measured 0.0039 on an H100."""
     vae = _vae(**CONFIGS["base16_res1_mult1244"]).to("cuda", dtype)
     latents = _latents(vae, 9, height=6, width=10).to("cuda")
     _assert_decodes_alike(vae, latents, tolerance)
