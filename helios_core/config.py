@@ -166,6 +166,9 @@ class RuntimeConfig:
     # frame of the chunk through each layer at once (helios_core.model.vae_fast; equal within rounding; 1.5x faster
     # on an H100, 5-7x on a CPU; about twice the activation memory). auto: whole, except frames under group offload.
     vae_decode: Literal["auto", "frames", "whole"] = "auto"
+    # fp8: the transformer blocks' linears as FP8 matmuls (torchao, per-row scales; Ada/Hopper GPUs; changes the
+    # outputs beyond rounding, so opt-in; helios_core.model.quantize). none: bf16, the reference.
+    quantize: Literal["none", "fp8"] = "none"
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from helios_core.errors import ConfigError, ModelFolderError
 from helios_core.kernels import apply_kernel_choice, require_triton_kernels
 from helios_core.model.attention import apply_attention_backend, require_attention_backend
 from helios_core.model.folder import ModelFolderInfo, load_model_folder, load_text_encoder, validate_model_folder
+from helios_core.model.quantize import quantize_transformer, require_quantization
 from helios_core.model.text import PromptEncoder
 from helios_core.model.vae import WHOLE_CHUNK_DECODE, LatentCodec
 from helios_core.model.vae_fast import supports_whole_chunk
@@ -73,6 +74,7 @@ class HeliosEngine:
             raise ModelFolderError(f"model folder {path} has no text encoder and tokenizer, which generation needs")
         device = resolve_device(cfg.runtime.device)
         require_attention_backend(cfg.runtime.attention, device, resolve_dtype(cfg.runtime.dtype, device))
+        require_quantization(cfg.runtime.quantize, device)
         return info
 
     @staticmethod
@@ -90,6 +92,7 @@ class HeliosEngine:
         if runtime.kernels == "triton":
             require_triton_kernels(device)  # a one-line error before any weights load
         require_attention_backend(runtime.attention, device, dtype)
+        require_quantization(runtime.quantize, device)
         # Weights load straight onto the GPU unless they are offloaded; the text encoder always loads on the CPU and
         # visits the GPU only to encode (see PromptEncoder).
         load_device = device if runtime.offload == "none" else torch.device("cpu")
@@ -101,6 +104,7 @@ class HeliosEngine:
             prompt_encoder = PromptEncoder(parts.tokenizer, text_encoder, run_device=device)
         transformer = parts.transformer.eval().requires_grad_(False)
         # Before offloading and compiling: group offloading captures each block's forward when it is installed.
+        quantize_transformer(transformer, runtime.quantize)  # before offload and compile, which wrap the layers
         apply_attention_backend(transformer, runtime.attention)  # before the kernels: fused processors inherit it
         apply_kernel_choice(transformer, runtime.kernels, device)
         vae = parts.vae.eval().to(DTYPES[runtime.vae_dtype])

@@ -13,8 +13,8 @@ transformer forward, scheduler steps, pyramid resampling, per-chunk VAE decode a
 excluded; the UMT5 text encoder is NOT run (random prompt embeddings of its output shape, (1, 512, 4096)), and no
 file is written. The paper's 19.5 FPS includes text encoding (tens of ms per video on an H100).
 
-Result keys: bench, scope, environment, preset, sampler, video, compile, kernels, attention, vae (our side's dtype
-and decode), repeats, seed, overrides, model,
+Result keys: bench, scope, environment, preset, sampler, video, compile, kernels, attention, quantize,
+quantize_pixel_difference (quantized: first chunk vs bf16, else null), vae (our side's dtype and decode), repeats, seed, overrides, model,
 weights_allocated_gib, flops (PFLOP per forward by stage, per chunk), ours, diffusers (or null),
 ratio_ours_over_diffusers (or null). Each side: warmup_s, e2e_fps, e2e_s, steady_fps, first_chunk_s, frames,
 peak_allocated_gib, peak_reserved_gib, breakdown (steady-chunk seconds: transformer by stage, VAE, rest; TFLOP/s,
@@ -39,6 +39,7 @@ from helios_core.bench.speed_timing import ChunkRecorder, Clock
 from helios_core.bench.speed_runners import (
     TimedVideo,
     build_diffusers_pipeline,
+    first_chunk_frames,
     recorder_for,
     text_embeddings,
     time_diffusers,
@@ -48,6 +49,7 @@ from helios_core.config import GenerationConfig
 from helios_core.errors import ConfigError, UserInputError
 from helios_core.kernels import fused_kernels, require_triton_kernels
 from helios_core.model.attention import attention_backend, require_attention_backend
+from helios_core.model.quantize import quantize_transformer, require_quantization
 from helios_core.pipeline import plan_frames
 from helios_core.presets import load_preset, parse_set_option
 
@@ -141,6 +143,7 @@ def run_speed_bench(*, preset: str, steps: list[int] | None, height: int = 384, 
     if config.runtime.kernels == "triton":
         require_triton_kernels(torch_device)  # before the 14B build
     require_attention_backend(config.runtime.attention, torch_device, torch.bfloat16 if full_size else torch.float32)
+    require_quantization(config.runtime.quantize, torch_device)
     if models is None:
         models = build_bench_models(full_size=full_size, device=torch_device, seed=seed)
     if compile and not getattr(models.transformer, "_helios_bench_compiled", False):
@@ -152,15 +155,33 @@ def run_speed_bench(*, preset: str, steps: list[int] | None, height: int = 384, 
     chunk_frames = plan_frames(config).chunk_pixel_frames
     recorder = recorder_for(models, config, Clock(torch_device))
 
+    quantize = config.runtime.quantize
+    already = getattr(models.transformer, "_helios_bench_quantized", "none")
+    if already != "none" and quantize != already:
+        raise ConfigError(f"this process's bench transformer is already quantized ({already}); it cannot be undone")
+    theirs, pixel_difference = None, None
     with recorder:
+        if quantize != "none" and already == "none":
+            # Quantising rewrites the shared module in place, for good: diffusers runs first, on the bf16 weights,
+            # and our bf16 first chunk is kept to report how far the quantized path moves the pixels.
+            if with_diffusers:
+                theirs = _time_diffusers_side(models, config, embeds, seed, recorder, repeats)
+            bf16_chunk = first_chunk_frames(models, config, embeds, seed)
+            quantize_transformer(models.transformer, quantize)
+            models.transformer._helios_bench_quantized = quantize
         # --set runtime.kernels=triton: the fused Triton kernels on our side only; diffusers keeps its stock modules.
         # runtime.attention, likewise ours only; entered first so the fused processors inherit it (and the stock
         # processors get their own backend back before diffusers runs).
         with attention_backend(models.transformer, config.runtime.attention), \
                 fused_kernels(models.transformer, config.runtime.kernels, torch_device):
             warmup_s, videos = _time_side(lambda cfg: time_ours(models, cfg, embeds, seed, recorder), config, repeats)
+            if quantize != "none" and already == "none":
+                moved = (first_chunk_frames(models, config, embeds, seed).int() - bf16_chunk.int()).abs().float()
+                pixel_difference = {"mean_abs_levels": moved.mean().item(), "max_abs_levels": int(moved.max().item()),
+                                    "what": "first chunk, uint8 levels, quantized vs bf16 transformer, same seed"}
         ours = summarise_side(videos, warmup_s, chunk_frames)
-        theirs = _time_diffusers_side(models, config, embeds, seed, recorder, repeats) if with_diffusers else None
+        if with_diffusers and theirs is None:
+            theirs = _time_diffusers_side(models, config, embeds, seed, recorder, repeats)
 
     ratio = None
     if theirs is not None and "error" not in theirs:
@@ -178,6 +199,8 @@ def run_speed_bench(*, preset: str, steps: list[int] | None, height: int = 384, 
         "compile": compile,
         "kernels": config.runtime.kernels,
         "attention": config.runtime.attention,
+        "quantize": quantize,
+        "quantize_pixel_difference": pixel_difference,
         "vae": {"dtype": config.runtime.vae_dtype, "decode": config.runtime.vae_decode},
         "repeats": repeats,
         "seed": seed,

@@ -98,6 +98,20 @@ def time_ours(models: BenchModels, config: GenerationConfig, embeds: dict[str, t
     return TimedVideo(e2e, frames, first_chunk, recorder.chunks(), *_peaks(models.device))
 
 
+def first_chunk_frames(models: BenchModels, config: GenerationConfig, embeds: dict[str, torch.Tensor],
+                       seed: int) -> torch.Tensor:
+    """Our first chunk's uint8 frames for this seed (a one-chunk video), to compare two numeric paths."""
+    codec = LatentCodec(models.vae_in(DTYPES[config.runtime.vae_dtype]),
+                        whole_chunk_decode=WHOLE_CHUNK_DECODE[config.runtime.vae_decode])
+    generator = StreamingGenerator(models.transformer, codec,
+                                   scheduler_config_for(SCHEDULER_FOR_SAMPLER[config.sampler.kind]), None, models.device)
+    one_chunk = config.with_values({"video.num_frames": 1})
+    with torch.inference_mode():
+        chunk = next(iter(generator.stream(GenerationRequest(config=one_chunk, seed=seed, prompt=BENCH_PROMPT),
+                                           text_embeds=embeds)))
+    return torch.as_tensor(chunk.pixel_frames)
+
+
 def build_diffusers_pipeline(models: BenchModels, config: GenerationConfig) -> HeliosPipeline | HeliosPyramidPipeline:
     sampler = config.sampler
     scheduler = build_scheduler(sampler.kind, scheduler_config_for(SCHEDULER_FOR_SAMPLER[sampler.kind]),

@@ -19,6 +19,7 @@ from helios_core.bench.speed import main, run_speed_bench
 from helios_core.bench.speed_flops import ForwardTokens, forward_flops, forward_tokens
 from helios_core.bench.speed_models import build_bench_models
 from helios_core.model.tiny import full_transformer_config, tiny_transformer_config
+from helios_core.errors import ConfigError
 
 SMALL_CHUNKS = {"history.latent_frames_per_chunk": 3}  # 9 pixel frames per chunk
 SIDE_KEYS = {"warmup_s", "e2e_fps", "e2e_s", "steady_fps", "first_chunk_s", "frames", "peak_allocated_gib",
@@ -93,6 +94,42 @@ def test_tiny_bench_guided_presets_count_both_guidance_passes(preset, steps, for
         assert result["diffusers"]["frames"] == 9
     else:
         assert result["diffusers"] is None and result["ratio_ours_over_diffusers"] is None
+
+
+def test_quantized_bench_times_diffusers_on_the_unquantized_weights_first(monkeypatch):
+    """runtime.quantize rewrites the shared transformer for good: diffusers must run before it, the pixel difference
+    of the quantized first chunk must be reported, and the process cannot go back. A stand-in quantizer (weights x1.5,
+    so outputs visibly move) lets the order be checked on a CPU; the real fp8 is tested in tests/model."""
+    from helios_core.bench import speed
+
+    events = []
+    models = build_bench_models(full_size=False, device="cpu")
+
+    def fake_quantize(transformer, choice):
+        events.append("quantize")
+        with torch.no_grad():
+            for name, module in transformer.named_modules():
+                if isinstance(module, torch.nn.Linear) and name.startswith("blocks."):
+                    module.weight.mul_(1.5)
+        return 1
+
+    original_diffusers_side = speed._time_diffusers_side
+
+    def diffusers_side(*args, **kwargs):
+        events.append("diffusers")
+        return original_diffusers_side(*args, **kwargs)
+
+    monkeypatch.setattr(speed, "quantize_transformer", fake_quantize)
+    monkeypatch.setattr(speed, "require_quantization", lambda choice, device: None)
+    monkeypatch.setattr(speed, "_time_diffusers_side", diffusers_side)
+    common = dict(preset="distilled", steps=[1, 1, 1], height=64, width=64, num_frames=9, full_size=False,
+                  device="cpu", models=models)
+    result = run_speed_bench(**common, overrides={**SMALL_CHUNKS, "runtime.quantize": "fp8"})
+    assert events == ["diffusers", "quantize"]
+    assert result["quantize"] == "fp8" and result["diffusers"]["e2e_fps"] > 0
+    assert result["quantize_pixel_difference"]["mean_abs_levels"] > 0
+    with pytest.raises(ConfigError, match="already quantized"):
+        run_speed_bench(**common, overrides=SMALL_CHUNKS)
 
 
 def test_flop_count_matches_hand_computation_for_tiny_config():
