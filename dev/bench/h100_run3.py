@@ -41,11 +41,12 @@ FAST = {"runtime.kernels": "triton", "runtime.attention": "cudnn", "runtime.vae_
         "runtime.vae_decode": "whole"}
 STARTED = time.perf_counter()
 OUT = Path(os.environ.get("OUT", "/tmp/helios-bench-out"))
+RESULTS = {"file": "h100_run3.jsonl"}  # run 4 imports these helpers and writes its own file
 
 
 def record(name: str, result: dict) -> None:
     result = {"step": name, "at_s": round(time.perf_counter() - STARTED, 1), **result}
-    with (OUT / "h100_run3.jsonl").open("a") as handle:
+    with (OUT / RESULTS["file"]).open("a") as handle:
         handle.write(json.dumps(result) + "\n")
     print(format_table(result) if "ours" in result else json.dumps(result)[:1500], flush=True)
     print(f"[{name}] done at {result['at_s']} s", flush=True)
@@ -114,9 +115,10 @@ class EmbedsEngine:
         return self.engine.generate(request, text_embeds=self.embeds)
 
 
-def sixty_seconds_to_mp4(models, seconds: float) -> dict:
+def sixty_seconds_to_mp4(models, seconds: float, fast: dict | None = None) -> dict:
     frames = int(round(seconds * 24))
-    config = bench_config("distilled", [1, 1, 1], 384, 640, frames, FAST).with_values({"video.trim": "request"})
+    fast = FAST if fast is None else fast
+    config = bench_config("distilled", [1, 1, 1], 384, 640, frames, fast).with_values({"video.trim": "request"})
     runtime = config.runtime
     codec = LatentCodec(models.vae_in(torch.bfloat16), whole_chunk_decode=True)
     generator = StreamingGenerator(models.transformer, codec, scheduler_config_for(SCHEDULER_FOR_SAMPLER["pyramid_dmd"]),
@@ -126,7 +128,7 @@ def sixty_seconds_to_mp4(models, seconds: float) -> dict:
     output.unlink(missing_ok=True)
     torch.cuda.synchronize()
     torch.cuda.reset_peak_memory_stats()
-    with attention_backend(models.transformer, "cudnn"), fused_kernels(models.transformer, "triton"):
+    with attention_backend(models.transformer, runtime.attention), fused_kernels(models.transformer, runtime.kernels):
         started = time.perf_counter()
         result = run_to_file(engine, GenerationRequest(config=config, seed=0, prompt=BENCH_PROMPT), output,
                              overwrite=True)
