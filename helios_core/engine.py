@@ -24,9 +24,10 @@ from helios_core.errors import ConfigError, ModelFolderError
 from helios_core.kernels import apply_kernel_choice, require_triton_kernels
 from helios_core.model.attention import apply_attention_backend, require_attention_backend
 from helios_core.model.folder import ModelFolderInfo, load_model_folder, load_text_encoder, validate_model_folder
+from helios_core.model.offload import enable_group_offload, require_offload_choice
 from helios_core.model.quantize import quantize_transformer, require_quantization
 from helios_core.model.text import PromptEncoder
-from helios_core.model.vae import WHOLE_CHUNK_DECODE, LatentCodec
+from helios_core.model.vae import LatentCodec, whole_chunk_decode_for
 from helios_core.model.vae_fast import supports_whole_chunk
 from helios_core.pipeline import FramePlan, StreamingGenerator, plan_frames
 from helios_core.request import ChunkResult, GenerationRequest
@@ -75,6 +76,7 @@ class HeliosEngine:
         device = resolve_device(cfg.runtime.device)
         require_attention_backend(cfg.runtime.attention, device, resolve_dtype(cfg.runtime.dtype, device))
         require_quantization(cfg.runtime.quantize, device)
+        require_offload_choice(cfg.runtime.offload, cfg.runtime.compile, device)
         return info
 
     @staticmethod
@@ -87,8 +89,7 @@ class HeliosEngine:
         path = model_path or default_model_path()
         device = resolve_device(runtime.device)
         dtype = resolve_dtype(runtime.dtype, device)
-        if runtime.offload != "none" and device.type != "cuda":
-            raise ConfigError("--offload needs a CUDA device (on a CPU everything already lives in CPU memory)")
+        require_offload_choice(runtime.offload, runtime.compile, device)
         if runtime.kernels == "triton":
             require_triton_kernels(device)  # a one-line error before any weights load
         require_attention_backend(runtime.attention, device, dtype)
@@ -110,12 +111,11 @@ class HeliosEngine:
         vae = parts.vae.eval().to(DTYPES[runtime.vae_dtype])
         if runtime.offload == "group":
             # diffusers' group offloading streams one block's weights at a time onto the GPU (with prefetch).
-            transformer.enable_group_offload(onload_device=device, offload_device=torch.device("cpu"),
-                                             offload_type="block_level", num_blocks_per_group=1, use_stream=True)
+            enable_group_offload(transformer, device)
             vae.to(device)
         if runtime.compile:
             transformer.compile_repeated_blocks(fullgraph=True, dynamic=False)
-        codec = LatentCodec(vae, whole_chunk_decode=whole_chunk_decode_for(runtime))
+        codec = LatentCodec(vae, whole_chunk_decode=whole_chunk_decode_for(runtime.vae_decode, runtime.offload))
         if runtime.vae_decode == "whole" and not supports_whole_chunk(vae):
             raise ConfigError("runtime.vae_decode=whole does not support this model's VAE; use frames or auto")
         generator = StreamingGenerator(transformer, codec, parts.scheduler_config,
@@ -147,15 +147,6 @@ class HeliosEngine:
                     latent_stats=_latent_stats(chunk.latents),
                     drift_warnings=chunk.notes.get("warnings", []), actions=chunk.notes.get("actions", []),
                 )
-
-
-def whole_chunk_decode_for(runtime: RuntimeConfig) -> bool | None:
-    """runtime.vae_decode -> LatentCodec's argument. "auto" keeps the whole-chunk decode except under group offload:
-    a user who offloads is short of GPU memory, and the whole-chunk decode holds about 10 GB of activations at
-    384x640 against 3-5 GB frame by frame."""
-    if runtime.vae_decode == "auto" and runtime.offload != "none":
-        return False
-    return WHOLE_CHUNK_DECODE[runtime.vae_decode]
 
 
 PIXEL_DRIFT_KINDS = frozenset({"brightness", "saturation", "color", "sharpness"})

@@ -14,7 +14,8 @@ excluded; the UMT5 text encoder is NOT run (random prompt embeddings of its outp
 file is written. The paper's 19.5 FPS includes text encoding (tens of ms per video on an H100).
 
 Result keys: bench, scope, environment, preset, sampler, video, compile, kernels, attention, quantize,
-quantize_pixel_difference (quantized: first chunk vs bf16, else null), vae (our side's dtype and decode), repeats, seed, overrides, model,
+quantize_pixel_difference (quantized: first chunk vs bf16, else null), offload, vae (our side's dtype and
+decode), repeats, seed, overrides, model,
 weights_allocated_gib, flops (PFLOP per forward by stage, per chunk), ours, diffusers (or null),
 ratio_ours_over_diffusers (or null). Each side: warmup_s, e2e_fps, e2e_s, steady_fps, first_chunk_s, frames,
 peak_allocated_gib, peak_reserved_gib, breakdown (steady-chunk seconds: transformer by stage, VAE, rest; TFLOP/s,
@@ -49,6 +50,7 @@ from helios_core.config import GenerationConfig
 from helios_core.errors import ConfigError, UserInputError
 from helios_core.kernels import fused_kernels, require_triton_kernels
 from helios_core.model.attention import attention_backend, require_attention_backend
+from helios_core.model.offload import enable_group_offload, require_offload_choice
 from helios_core.model.quantize import quantize_transformer, require_quantization
 from helios_core.pipeline import plan_frames
 from helios_core.presets import load_preset, parse_set_option
@@ -146,6 +148,13 @@ def run_speed_bench(*, preset: str, steps: list[int] | None, height: int = 384, 
     require_quantization(config.runtime.quantize, torch_device)
     if models is None:
         models = build_bench_models(full_size=full_size, device=torch_device, seed=seed)
+    require_offload_choice(config.runtime.offload, compile, torch_device)
+    if config.runtime.offload == "group" and not getattr(models.transformer, "_helios_bench_offloaded", False):
+        # As the engine: weights to CPU memory, streamed block by block (final for this process's bench models).
+        models.transformer.to("cpu")
+        torch.cuda.empty_cache()
+        enable_group_offload(models.transformer, torch_device)
+        models.transformer._helios_bench_offloaded = True
     if compile and not getattr(models.transformer, "_helios_bench_compiled", False):
         # Regional compilation, as HeliosEngine.load does with runtime.compile: static shapes, one graph per stage.
         models.transformer.compile_repeated_blocks(fullgraph=True, dynamic=False)
@@ -200,6 +209,7 @@ def run_speed_bench(*, preset: str, steps: list[int] | None, height: int = 384, 
         "kernels": config.runtime.kernels,
         "attention": config.runtime.attention,
         "quantize": quantize,
+        "offload": config.runtime.offload,
         "quantize_pixel_difference": pixel_difference,
         "vae": {"dtype": config.runtime.vae_dtype, "decode": config.runtime.vae_decode},
         "repeats": repeats,

@@ -70,7 +70,8 @@ class ChunkRecorder:
     def __enter__(self) -> ChunkRecorder:
         self._handles.append(self.transformer.register_forward_pre_hook(self._before_forward, with_kwargs=True))
         self._handles.append(self.transformer.register_forward_hook(self._after_forward))
-        self.vae.decode = self.timed_decode(self.vae.decode)  # an instance attribute shadows the method; removed on exit
+        # An instance attribute shadows the method; removed on exit.
+        self.vae.decode = self.timed_decode(self.vae.decode)
         return self
 
     def timed_decode(self, decode: Any) -> Any:

@@ -72,6 +72,15 @@ class LatentCodec:
 WHOLE_CHUNK_DECODE = {"auto": None, "frames": False, "whole": True}  # runtime.vae_decode -> LatentCodec argument
 
 
+def whole_chunk_decode_for(vae_decode: str, offload: str) -> bool | None:
+    """runtime.vae_decode and runtime.offload -> LatentCodec's argument. "auto" keeps the whole-chunk decode except
+    under group offload: a user who offloads is short of GPU memory, and the whole-chunk decode holds about 10 GB of
+    activations at 384x640 against 3-5 GB frame by frame."""
+    if vae_decode == "auto" and offload != "none":
+        return False
+    return WHOLE_CHUNK_DECODE[vae_decode]
+
+
 def pixels_from_uint8(frames: np.ndarray) -> torch.Tensor:
     """(T, H, W, 3) uint8 -> (1, 3, T, H, W) float32 in [-1, 1]."""
     tensor = torch.from_numpy(np.ascontiguousarray(frames)).float().div_(127.5).sub_(1.0)

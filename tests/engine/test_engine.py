@@ -9,7 +9,8 @@ import pytest
 
 from helios_core.config import GenerationConfig, RuntimeConfig
 from helios_core.drift import DriftDetector
-from helios_core.engine import HeliosEngine, whole_chunk_decode_for
+from helios_core.engine import HeliosEngine
+from helios_core.model.vae import whole_chunk_decode_for
 from helios_core.errors import ConfigError, ModelFolderError, UserInputError
 from helios_core.model.tiny import tiny_generation_config
 from helios_core.pipeline import plan_frames
@@ -99,7 +100,7 @@ MEMORY_SCRIPT = """
 import resource, sys
 from pathlib import Path
 from helios_core.config import GenerationConfig, RuntimeConfig
-from helios_core.engine import HeliosEngine, whole_chunk_decode_for
+from helios_core.engine import HeliosEngine
 from helios_core.model.tiny import tiny_generation_config
 from helios_core.request import GenerationRequest
 engine = HeliosEngine.load(Path(sys.argv[1]), RuntimeConfig(device="cpu"))
@@ -150,7 +151,7 @@ def test_vae_decode_choice_reaches_the_codec(tiny_model_dir, choice, whole):
 @pytest.mark.parametrize("decode, offload, expected", [("auto", "none", None), ("auto", "group", False),
                                                        ("whole", "group", True), ("frames", "none", False)])
 def test_auto_vae_decode_goes_frame_by_frame_only_under_offload(decode, offload, expected):
-    assert whole_chunk_decode_for(RuntimeConfig(vae_decode=decode, offload=offload)) is expected
+    assert whole_chunk_decode_for(decode, offload) is expected
 
 
 def test_words_outside_the_vocabulary_are_named(engine):
