@@ -17,7 +17,6 @@ Building never changes the caller's global RNG state (fork_rng).
 from __future__ import annotations
 
 import contextlib
-import copy
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -67,7 +66,11 @@ class BenchModels:
             return self.vae
         copies = self.__dict__.setdefault("_vae_copies", {})
         if dtype not in copies:
-            copies[dtype] = copy.deepcopy(self.vae).to(dtype)
+            # Rebuilt from config + weights rather than deep-copied: a copy would also carry any instance attribute
+            # set on the shared VAE (the recorder's timed `decode`, bound to the fp32 original).
+            twin = type(self.vae).from_config(self.vae.config)
+            twin.load_state_dict(self.vae.state_dict())
+            copies[dtype] = twin.to(self.device, dtype).eval()
         return copies[dtype]
 
     def prompt_embeds(self, seed: int) -> torch.Tensor:

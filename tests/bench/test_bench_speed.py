@@ -132,6 +132,20 @@ def test_quantized_bench_times_diffusers_on_the_unquantized_weights_first(monkey
         run_speed_bench(**common, overrides=SMALL_CHUNKS)
 
 
+@pytest.mark.parametrize("decode", ["frames", "whole"])
+def test_bf16_vae_on_our_side_is_a_separate_copy_timed_on_its_own(decode):
+    """runtime.vae_dtype=bf16 gives our side its own bf16 VAE (diffusers keeps the shared fp32 one), built while the
+    recorder's hook sits on the shared VAE, and its decodes are still timed once per chunk (H100 run 5 crashed here:
+    a deep copy carried the hook, which fed bf16 latents to the fp32 VAE)."""
+    result = run_speed_bench(preset="distilled", steps=[1, 1, 1], height=64, width=64, num_frames=9, full_size=False,
+                             device="cpu", with_diffusers=False,
+                             overrides={**SMALL_CHUNKS, "runtime.vae_dtype": "bf16", "runtime.vae_decode": decode})
+    run = result["ours"]["runs"][0]
+    assert result["vae"] == {"dtype": "bf16", "decode": decode}
+    assert run["chunks"] == 1 and len(run["per_chunk"]) == 1 and run["per_chunk"][0]["vae_s"] > 0
+    assert result["model"]["vae_dtype"] == "float32"  # the shared VAE is untouched
+
+
 def test_flop_count_matches_hand_computation_for_tiny_config():
     config = tiny_transformer_config()  # dim 64 (2 heads x 32), ffn 128, 2 layers, text_dim 32, patch (1, 2, 2)
     # noisy 9x8x12 latents -> 9*4*6 = 216 tokens; short (anchor + 1) 2x8x12 -> 2*4*6 = 48; mid 2 frames with
