@@ -164,7 +164,8 @@ class RuntimeConfig:
     attention: Literal["sdpa", "cudnn"] = "sdpa"
     # frames: diffusers' decode, one latent frame at a time with a causal cache (the reference). whole: every latent
     # frame of the chunk through each layer at once (helios_core.model.vae_fast; equal within rounding; 1.5x faster
-    # on an H100, 5-7x on a CPU; about twice the activation memory). auto: whole, except frames under group offload.
+    # on an H100, 5-7x on a CPU; on a GPU it holds ~24 GB more reserved memory at 384x640). auto: whole on a CPU,
+    # frames on a GPU.
     vae_decode: Literal["auto", "frames", "whole"] = "auto"
     # fp8: the transformer blocks' linears as FP8 matmuls (torchao, per-row scales; Ada/Hopper GPUs; changes the
     # outputs beyond rounding, so opt-in; helios_core.model.quantize). none: bf16, the reference.

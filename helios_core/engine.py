@@ -27,7 +27,7 @@ from helios_core.model.folder import ModelFolderInfo, load_model_folder, load_te
 from helios_core.model.offload import enable_group_offload, require_offload_choice
 from helios_core.model.quantize import quantize_transformer, require_quantization
 from helios_core.model.text import PromptEncoder
-from helios_core.model.vae import LatentCodec, whole_chunk_decode_for
+from helios_core.model.vae import WHOLE_CHUNK_DECODE, LatentCodec
 from helios_core.model.vae_fast import supports_whole_chunk
 from helios_core.pipeline import FramePlan, StreamingGenerator, plan_frames
 from helios_core.request import ChunkResult, GenerationRequest
@@ -115,7 +115,7 @@ class HeliosEngine:
             vae.to(device)
         if runtime.compile:
             transformer.compile_repeated_blocks(fullgraph=True, dynamic=False)
-        codec = LatentCodec(vae, whole_chunk_decode=whole_chunk_decode_for(runtime.vae_decode, runtime.offload))
+        codec = LatentCodec(vae, whole_chunk_decode=WHOLE_CHUNK_DECODE[runtime.vae_decode])
         if runtime.vae_decode == "whole" and not supports_whole_chunk(vae):
             raise ConfigError("runtime.vae_decode=whole does not support this model's VAE; use frames or auto")
         generator = StreamingGenerator(transformer, codec, parts.scheduler_config,

@@ -25,7 +25,7 @@ from helios_core.bench.speed_timing import ChunkRecorder, Clock
 from helios_core.config import GenerationConfig
 from helios_core.model.tiny import scheduler_config_for
 from helios_core.devices import DTYPES
-from helios_core.model.vae import LatentCodec, whole_chunk_decode_for
+from helios_core.model.vae import WHOLE_CHUNK_DECODE, LatentCodec
 from helios_core.pipeline import StreamingGenerator
 from helios_core.request import GenerationRequest
 from helios_core.samplers import build_scheduler
@@ -78,7 +78,7 @@ def time_ours(models: BenchModels, config: GenerationConfig, embeds: dict[str, t
     # a codec that does not call it (a VAE copy in bf16, the whole-chunk decode) is timed around `codec.decode`.
     vae = models.vae_in(DTYPES[config.runtime.vae_dtype])
     runtime = config.runtime
-    codec = LatentCodec(vae, whole_chunk_decode=whole_chunk_decode_for(runtime.vae_decode, runtime.offload))
+    codec = LatentCodec(vae, whole_chunk_decode=WHOLE_CHUNK_DECODE[runtime.vae_decode])
     if vae is not models.vae or codec.uses_whole_decode():
         codec.decode = recorder.timed_decode(codec.decode)
     generator = StreamingGenerator(models.transformer, codec, scheduler_config, None, models.device)
@@ -103,7 +103,7 @@ def first_chunk_frames(models: BenchModels, config: GenerationConfig, embeds: di
                        seed: int) -> torch.Tensor:
     """Our first chunk's uint8 frames for this seed (a one-chunk video), to compare two numeric paths."""
     codec = LatentCodec(models.vae_in(DTYPES[config.runtime.vae_dtype]),
-                        whole_chunk_decode=whole_chunk_decode_for(config.runtime.vae_decode, config.runtime.offload))
+                        whole_chunk_decode=WHOLE_CHUNK_DECODE[config.runtime.vae_decode])
     scheduler_config = scheduler_config_for(SCHEDULER_FOR_SAMPLER[config.sampler.kind])
     generator = StreamingGenerator(models.transformer, codec, scheduler_config, None, models.device)
     one_chunk = config.with_values({"video.num_frames": 1})

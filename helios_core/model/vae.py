@@ -18,11 +18,12 @@ from helios_core.model.vae_fast import decode_chunk_whole, supports_whole_chunk
 
 class LatentCodec:
     def __init__(self, vae: AutoencoderKLWan, *, whole_chunk_decode: bool | None = None) -> None:
-        """`whole_chunk_decode`: None (auto) uses the whole-chunk decode whenever it supports the VAE. It is tested
-        equal to diffusers' frame-by-frame decode (within rounding) and faster everywhere measured: 5-7x on a CPU;
-        on an H100 at 384x640, 0.81 -> 0.56 s per chunk in fp32 and 0.54 -> 0.35 s in bf16. Its cost is memory:
-        about 10 GB of activations at that size instead of 3-5 GB (see `helios_core.engine` for when the engine
-        asks for the frame-by-frame path)."""
+        """`whole_chunk_decode`: None (auto) uses the whole-chunk decode on the CPU only. It is tested equal to
+        diffusers' frame-by-frame decode (within rounding) and faster everywhere measured: 5-7x on a CPU; on an H100
+        at 384x640, 0.81 -> 0.56 s per chunk in fp32 and 0.54 -> 0.35 s in bf16. On a GPU its cost is memory: about
+        10 GB of activations per chunk instead of 3-5 GB, and, decoded on the side stream that overlaps the next
+        chunk, in a pool the transformer cannot reuse (H100, bf16 path: 62 GB reserved instead of 38 GB). So GPUs ask
+        for it explicitly (runtime.vae_decode=whole)."""
         self.vae = vae
         self.whole_chunk_decode = whole_chunk_decode
         z_dim = vae.config.z_dim
@@ -65,20 +66,11 @@ class LatentCodec:
     def uses_whole_decode(self) -> bool:
         """Whether `decode` runs the whole-chunk decode (True) or diffusers' frame-by-frame `vae.decode`."""
         if self.whole_chunk_decode is None:
-            return supports_whole_chunk(self.vae)
+            return self.device.type == "cpu" and supports_whole_chunk(self.vae)
         return self.whole_chunk_decode
 
 
 WHOLE_CHUNK_DECODE = {"auto": None, "frames": False, "whole": True}  # runtime.vae_decode -> LatentCodec argument
-
-
-def whole_chunk_decode_for(vae_decode: str, offload: str) -> bool | None:
-    """runtime.vae_decode and runtime.offload -> LatentCodec's argument. "auto" keeps the whole-chunk decode except
-    under group offload: a user who offloads is short of GPU memory, and the whole-chunk decode holds about 10 GB of
-    activations at 384x640 against 3-5 GB frame by frame."""
-    if vae_decode == "auto" and offload != "none":
-        return False
-    return WHOLE_CHUNK_DECODE[vae_decode]
 
 
 def pixels_from_uint8(frames: np.ndarray) -> torch.Tensor:

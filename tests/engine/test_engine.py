@@ -10,7 +10,6 @@ import pytest
 from helios_core.config import GenerationConfig, RuntimeConfig
 from helios_core.drift import DriftDetector
 from helios_core.engine import HeliosEngine
-from helios_core.model.vae import whole_chunk_decode_for
 from helios_core.errors import ConfigError, ModelFolderError, UserInputError
 from helios_core.model.tiny import tiny_generation_config
 from helios_core.pipeline import plan_frames
@@ -145,13 +144,7 @@ def test_cudnn_attention_is_refused_without_a_gpu_before_loading(tiny_model_dir,
 @pytest.mark.parametrize("choice, whole", [("auto", True), ("whole", True), ("frames", False)])
 def test_vae_decode_choice_reaches_the_codec(tiny_model_dir, choice, whole):
     engine = HeliosEngine.load(tiny_model_dir, RuntimeConfig(device="cpu", vae_decode=choice))
-    assert engine.generator.codec.uses_whole_decode() is whole  # auto: whole (no offload)
-
-
-@pytest.mark.parametrize("decode, offload, expected", [("auto", "none", None), ("auto", "group", False),
-                                                       ("whole", "group", True), ("frames", "none", False)])
-def test_auto_vae_decode_goes_frame_by_frame_only_under_offload(decode, offload, expected):
-    assert whole_chunk_decode_for(decode, offload) is expected
+    assert engine.generator.codec.uses_whole_decode() is whole  # auto: whole on a CPU
 
 
 def test_words_outside_the_vocabulary_are_named(engine):
