@@ -116,8 +116,8 @@ class PyramidConfig:
 
 @dataclass(frozen=True)
 class GanConfig:
-    """DMD's adversarial heads on intermediate critic blocks (`stages/gan_heads.py`). Off by default, as in the
-    reference's stage_3_post; its GAN version turns them on from step 1000 with these weights."""
+    """DMD's adversarial heads on intermediate critic blocks and its output (`stages/dmd_gan.py`). Off by default, as
+    in the reference's stage_3_post; its GAN version turns them on from step 1000 with these settings."""
 
     enabled: bool = False
     start_step: int = 0  # generator steps before the adversarial terms join the losses
@@ -127,12 +127,16 @@ class GanConfig:
     r1_sigma: float = 0.1
     head_channels: int = 768
     head_layers: int = 6  # 3x3x3 Conv3d + GroupNorm + SiLU layers per head
+    final_head: bool = True  # a head on the critic's output for the noisy chunk too, besides the block heads
+    crop_fraction: float = 0.5  # heads see a random window of this fraction of the height and width; 1 = no crop
 
     def validate(self) -> None:
         if min(self.generator_weight, self.critic_weight, self.r1_weight, self.r1_sigma) < 0 or self.start_step < 0:
             raise ConfigError("distill.gan weights, r1_sigma and start_step must be >= 0")
         if self.head_channels < 1 or self.head_layers < 0:
             raise ConfigError("distill.gan.head_channels must be >= 1 and distill.gan.head_layers >= 0")
+        if not 0 < self.crop_fraction <= 1:
+            raise ConfigError(f"distill.gan.crop_fraction must be in (0, 1] (1 = no crop), got {self.crop_fraction}")
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ One trainer step = `critic_steps_per_generator_step` critic updates (each on a f
 rollout, re-noised at a uniform shifted timestep, flow-matching loss) then one generator update (rollout with
 gradient at one exit step per stage, re-noised at a Beta-annealed shifted timestep, loss 0.5 ||x - sg(x - g)||^2 with
 the DMD gradient g; see `dmd_losses`). With `distill.gan.enabled`, discriminator heads on intermediate critic blocks
-add a GAN loss to both updates (`dmd_gan`). The history is the batch's real latents after drop + Frame-Aware Corrupt
+(and its output) add a GAN loss to both updates (`dmd_gan`). The history is the batch's real latents after drop + Frame-Aware Corrupt
 (teacher forcing: the reference's `is_use_gt_history`), and the batch's target latents are never used.
 
 Invariants: outside this class's methods the generator adapter is the active one, so the trainer's trainables
@@ -190,7 +190,7 @@ class DmdStage:
             sigma = broadcast(timestep / 1000.0, sample)
             with active_adapter(self.raw_model, CRITIC_ADAPTER):
                 term, self.last_metrics["gan_generator_loss"] = self.gan.generator_term(
-                    self._scorer(model, batch), sample, noise, timestep, sigma)
+                    self._scorer(model, batch), sample, noise, timestep, sigma, generator)
             loss = loss + term
         return loss
 

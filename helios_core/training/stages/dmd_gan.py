@@ -122,7 +122,8 @@ class HiddenStateDiscriminator(nn.Module):
         if self._capturing is not None:
             if self._capturing.final is not None:
                 raise RuntimeError("the critic's output projection ran twice in one GAN capture")
-            self._capturing.final = output[:, -math.prod(self._capturing.grid):]  # only the noisy chunk's already
+            # The output norm already keeps only the noisy chunk's tokens; the slice states it.
+            self._capturing.final = output[:, -math.prod(self._capturing.grid):]
 
     @contextlib.contextmanager
     def capture(self, latents_shape: torch.Size) -> Iterator[BlockFeatures]:
