@@ -39,6 +39,14 @@ def test_bench_train_tiny_reports_time_memory_and_utilisation_as_json():
     assert all(step["noisy_tokens"][0] in (9, 36, 144) and step["model_tflop"] > 0 for step in report["per_step"])
 
 
+def test_timed_mid_steps_cover_every_pyramid_level_and_weight_them_as_training_does():
+    report = _bench("--size", "tiny", "--steps", "3")
+    assert [step["noisy_tokens"][0] for step in report["per_step"]] == [9, 36, 144]  # coarsest first, each once
+    level_seconds = list(report["seconds_by_noisy_tokens"].values())
+    expected = (level_seconds[0] + 2 * level_seconds[1] + level_seconds[2]) / 4  # sample_ratios 1:2:1
+    assert abs(report["expected_seconds_per_step"] - expected) < 1e-3
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (["--size", "full", "--device", "cpu"], "needs a CUDA device"),
     (["--size", "tiny", "--stage", "distilled"], "base and mid"),

@@ -55,6 +55,11 @@ def test_gan_is_off_by_default_and_only_for_dmd():
         load_train_config("distilled", {"distill.gan.enabled": True})
     with pytest.raises(ConfigError, match="distill.gan"):
         load_train_config("distilled", {"distill.method": "dmd", "distill.gan.critic_weight": -1})
+    gan = load_train_config("distilled", {"distill.method": "dmd", "distill.gan.enabled": True}).distill.gan
+    assert gan.final_head and gan.crop_fraction == 0.5  # the reference's GAN version: output head, 50% crop
+    for bad in (0.0, -0.5, 1.5, float("nan")):
+        with pytest.raises(ConfigError, match=r"distill.gan.crop_fraction must be in \(0, 1\]"):
+            load_train_config("distilled", {"distill.method": "dmd", "distill.gan.crop_fraction": bad})
 
 
 def test_cached_gradient_surrogate_has_the_value_and_the_gradient():
@@ -150,6 +155,7 @@ def test_dmd_gan_run_resumes_bit_for_bit_heads_included(tiny_model_dir: Path, pr
     saved = load_extra_state(last_whole, DmdStage.extra_state_names)
     heads = {n: t for n, t in saved["critic"].items() if n.startswith("gan_heads.")}
     assert heads and any(n.startswith("gan_heads.") for n in saved["critic_optimizer"])
+    assert any(n.startswith("gan_heads.final_head.") for n in heads)  # the output head travels and resumes too
     fresh = _components(tiny_model_dir, prepared_dir).stage.gan.named_parameters()  # the seeded initial heads
     assert set(heads) == set(fresh) and any(not torch.equal(heads[n], fresh[n].detach()) for n in heads)
 
@@ -175,7 +181,7 @@ def test_gradient_checkpointing_gives_the_same_gan_gradients(tiny_model_dir: Pat
             stage.critic_optimizer.zero_grad(set_to_none=True)
             leaf = sample.clone().requires_grad_(True)
             term, _ = stage.gan.generator_term(stage._scorer(model, batch), leaf, noise, timestep,
-                                               torch.full((1, 1, 1, 1, 1), 0.6))
+                                               torch.full((1, 1, 1, 1, 1), 0.6), torch.Generator().manual_seed(8))
         term.backward()  # outside the critic context, as the trainer's backward is
         model.zero_grad(set_to_none=True)
         return {**found, "sample": leaf.grad}
