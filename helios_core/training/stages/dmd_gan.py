@@ -207,7 +207,7 @@ class DmdAdversary:
             eps = torch.randn(real_noisy.shape, generator=generator).to(real_noisy)
             with disc.capture(real_noisy.shape) as perturbed:
                 critic(real_noisy + s.r1_sigma * eps, timestep)
-            r1 = approximate_r1(real_logits, disc.logits(perturbed, disc.draw_windows(perturbed, generator)))  # same windows: same region
+            r1 = approximate_r1(real_logits, disc.logits(perturbed, real_windows))  # same windows: same region
             metrics["gan_r1"] = float(r1.detach())
             loss = loss + s.r1_weight * r1
         return s.critic_weight * loss, metrics
