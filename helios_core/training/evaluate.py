@@ -13,6 +13,8 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file
 
+from helios_core.errors import ConfigError
+from helios_core.training.caption_probe import PROBED_STAGES, caption_gap
 from helios_core.training.config import TrainConfig
 from helios_core.training.dataset import SampleOrder
 from helios_core.training.history_aug import augment_history
@@ -47,3 +49,26 @@ def evaluate_loss(config: TrainConfig, *, model_path: Path, data_dir: Path, chec
         with autocast:
             total += float(parts.stage.loss(model, batch.to(device), generator))
     return total / num_batches
+
+
+@torch.no_grad()
+def evaluate_caption_gap(config: TrainConfig, *, model_path: Path, data_dir: Path, checkpoint: Path | None = None,
+                         num_batches: int = 4, seed: int = 1234, use_ema: bool = False) -> dict[str, float]:
+    """`caption_probe.caption_gap` on fixed batches of the prepared data, for the starting weights or a checkpoint."""
+    if config.stage not in PROBED_STAGES:
+        raise ConfigError(f"the caption probe covers the {' and '.join(PROBED_STAGES)} stages, not {config.stage}")
+    config = config.validate()
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    parts = build_components(config, Path(model_path), Path(data_dir), device, _resolve_precision(config))
+    model = parts.transformer
+    if checkpoint is not None:
+        weights = load_file(str(Path(checkpoint) / ("ema.safetensors" if use_ema else "trainable.safetensors")))
+        for name, param in trainable_parameters(model).items():
+            param.copy_(weights[name])
+    model.eval()
+    order = SampleOrder(len(parts.dataset), seed)
+    size = max(2, config.loop.batch_size)
+    batches = [order.batch(parts.dataset, index * size, size) for index in range(num_batches)]
+    with torch.autocast("cuda", dtype=torch.bfloat16, enabled=_resolve_precision(config) == "bf16"):
+        return caption_gap(parts.stage, model, batches, seed, device)
+

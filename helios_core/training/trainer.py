@@ -44,6 +44,7 @@ from helios_core.training.checkpoint import (
     save_checkpoint,
 )
 from helios_core.training.config import RESUME_MAY_CHANGE, TrainConfig, changed_keys
+from helios_core.training.caption_probe import PROBED_STAGES, caption_gap
 from helios_core.training.dataset import LatentChunkDataset, SampleOrder
 from helios_core.training.history_aug import augment_history, drop_captions
 from helios_core.training.model_setup import (
@@ -61,6 +62,7 @@ from helios_core.training.stages.mid import MidStage
 from helios_core.training.validation import Validator
 
 LOG_FILE = "log.jsonl"
+PROBE_SEED = 1234  # fixed batches and draws for the caption probe, the same at every validation
 
 
 @dataclass(frozen=True)
@@ -206,6 +208,12 @@ def train(config: TrainConfig, *, model_path: Path, data_dir: Path, out_dir: Pat
     batch_size = config.loop.batch_size
 
     negative_text = dataset.negative_text() if config.drop.caption_prob > 0 else None
+    # With validation on, base and mid runs also log whether the model reads its captions (caption_probe.py) on two
+    # fixed batches of their own data: a low loss alone did not show that the first embedded model ignored them.
+    probe_batches = None
+    if validator is not None and config.stage in PROBED_STAGES and batch_size >= 2 and len(dataset) >= 2:
+        probe_order = SampleOrder(len(dataset), PROBE_SEED)
+        probe_batches = [probe_order.batch(dataset, i * batch_size, batch_size) for i in range(2)]
 
     def next_batch():
         nonlocal position
@@ -236,17 +244,22 @@ def train(config: TrainConfig, *, model_path: Path, data_dir: Path, out_dir: Pat
         losses.append(loss_value)
         info = StepInfo(step, config.loop.max_steps, loss_value, lr, float(grad_norm), time.perf_counter() - started)
         videos: list[str] = []
+        probe: dict[str, float] = {}
         if config.loop.validate_every and step % config.loop.validate_every == 0:
             if validator is not None:
                 videos = validator.run(step, trainables, ema.shadow if ema else None)
+            if probe_batches is not None:
+                probe = caption_gap(stage, model, probe_batches, PROBE_SEED, device)
             accelerator.wait_for_everyone()
         if accelerator.is_main_process and (step % config.loop.log_every == 0 or step == config.loop.max_steps
-                                            or videos):
+                                            or videos or probe):
             with (out_dir / LOG_FILE).open("a", encoding="utf-8") as log:
                 entry = {"step": step, "loss": loss_value, "lr": lr, "grad_norm": info.grad_norm,
                          "seconds": info.seconds, **getattr(stage, "last_metrics", {})}
                 if videos:
                     entry["validation_videos"] = videos
+                if probe:
+                    entry.update(probe)
                 log.write(json.dumps(entry) + "\n")
         if step % config.loop.checkpoint_every == 0 or step == config.loop.max_steps:
             states = rng_states(generator)

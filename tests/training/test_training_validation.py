@@ -45,6 +45,22 @@ def test_validation_videos_are_written_logged_and_leave_training_unchanged(tiny_
         assert last[0].read_bytes() == last[1].read_bytes()
 
 
+def test_base_and_mid_validation_also_log_the_caption_probe_without_changing_training(tiny_model_dir: Path,
+                                                                                    prepared_dir: Path,
+                                                                                    tmp_path: Path):
+    paths = {"model_path": tiny_model_dir, "data_dir": prepared_dir}
+    quick = {**TINY, "loop.max_steps": 2, "ema.enabled": False, "loop.batch_size": 2}  # the probe swaps captions
+    config = load_train_config("mid", {**quick, "loop.validate_every": 2,
+                                       "loop.validation_prompts": ["a red square moves right"]})
+    probed = train(config, out_dir=tmp_path / "run", **paths)
+    log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert "caption_gap" not in log[0]
+    assert log[1]["own_caption_loss"] > 0 and log[1]["swapped_caption_loss"] > 0
+    assert log[1]["caption_gap"] == pytest.approx(log[1]["swapped_caption_loss"] / log[1]["own_caption_loss"] - 1)
+    plain = train(load_train_config("mid", quick), out_dir=tmp_path / "plain", **paths)
+    assert plain.losses == probed.losses
+
+
 @pytest.mark.parametrize(("stage", "kind", "steps"), [
     ("base", "flow_unipc", (50,)), ("mid", "pyramid_unipc", (20, 20, 20)), ("distilled", "pyramid_dmd", (1, 1, 1))])
 def test_validation_uses_the_stage_sampler_for_one_chunk_at_the_data_size(stage: str, kind: str, steps: tuple):
