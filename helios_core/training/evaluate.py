@@ -22,11 +22,8 @@ from helios_core.training.model_setup import trainable_parameters
 from helios_core.training.trainer import _resolve_precision, build_components
 
 
-@torch.no_grad()
-def evaluate_loss(config: TrainConfig, *, model_path: Path, data_dir: Path, checkpoint: Path | None = None,
-                  num_batches: int = 4, seed: int = 1234, use_ema: bool = False) -> float:
-    """Mean stage loss over fixed batches; `checkpoint=None` evaluates the starting weights."""
-    config = config.validate()
+def _evaluated_model(config: TrainConfig, model_path: Path, data_dir: Path, checkpoint: Path | None, use_ema: bool):
+    """The stage's components with the starting weights, or a checkpoint's (EMA or trained) copied in; eval mode."""
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     precision = _resolve_precision(config)
     parts = build_components(config, Path(model_path), Path(data_dir), device, precision)
@@ -36,6 +33,15 @@ def evaluate_loss(config: TrainConfig, *, model_path: Path, data_dir: Path, chec
         for name, param in trainable_parameters(model).items():
             param.copy_(weights[name])
     model.eval()
+    return parts, model, device, precision
+
+
+@torch.no_grad()
+def evaluate_loss(config: TrainConfig, *, model_path: Path, data_dir: Path, checkpoint: Path | None = None,
+                  num_batches: int = 4, seed: int = 1234, use_ema: bool = False) -> float:
+    """Mean stage loss over fixed batches; `checkpoint=None` evaluates the starting weights."""
+    config = config.validate()
+    parts, model, device, precision = _evaluated_model(config, model_path, data_dir, checkpoint, use_ema)
     if hasattr(parts.stage, "raw_model"):
         parts.stage.raw_model = model
     generator = torch.Generator("cpu").manual_seed(seed)
@@ -58,17 +64,10 @@ def evaluate_caption_gap(config: TrainConfig, *, model_path: Path, data_dir: Pat
     if config.stage not in PROBED_STAGES:
         raise ConfigError(f"the caption probe covers the {' and '.join(PROBED_STAGES)} stages, not {config.stage}")
     config = config.validate()
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    parts = build_components(config, Path(model_path), Path(data_dir), device, _resolve_precision(config))
-    model = parts.transformer
-    if checkpoint is not None:
-        weights = load_file(str(Path(checkpoint) / ("ema.safetensors" if use_ema else "trainable.safetensors")))
-        for name, param in trainable_parameters(model).items():
-            param.copy_(weights[name])
-    model.eval()
+    parts, model, device, precision = _evaluated_model(config, model_path, data_dir, checkpoint, use_ema)
     order = SampleOrder(len(parts.dataset), seed)
     size = max(2, config.loop.batch_size)
     batches = [order.batch(parts.dataset, index * size, size) for index in range(num_batches)]
-    with torch.autocast("cuda", dtype=torch.bfloat16, enabled=_resolve_precision(config) == "bf16"):
+    with torch.autocast("cuda", dtype=torch.bfloat16, enabled=precision == "bf16"):
         return caption_gap(parts.stage, model, batches, seed, device)
 
