@@ -13,7 +13,9 @@ Rules, per sample, in this order:
     noise       x <- s*eps + (1 - s)*x with s ~ U[0, noise_max_sigma] per frame (the anchor its own draw)
     blur        bilinear antialiased downsample to a factor in [blur_min_scale, 1], then back up
     saturation  per window, x <- m + f*(x - m) with m the per-pixel channel mean, f ~ U[lo, 1) or U(1, hi]
-Every draw comes from the caller's CPU generator, so a run is reproducible and resumable bit for bit.
+Every draw of sample b comes from its own CPU generator (`step_random`: the trainer seeds it from the step and the
+sample's index in the global batch, so the draws do not depend on how the batch is split across processes), or from
+the caller's single generator for all samples in turn; either way a run is reproducible and resumable bit for bit.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from helios_core.training.config import CorruptConfig, DropConfig
+from helios_core.training.step_random import Random, sample_generators
 
 
 def _uniform(generator: torch.Generator, low: float = 0.0, high: float = 1.0, size: int = 1) -> torch.Tensor:
@@ -29,12 +32,12 @@ def _uniform(generator: torch.Generator, low: float = 0.0, high: float = 1.0, si
 
 
 def drop_history(history: torch.Tensor, anchor: torch.Tensor, config: DropConfig, chunk: int,
-                 generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+                 random: Random) -> tuple[torch.Tensor, torch.Tensor]:
     """history (B, C, H, h, w), anchor (B, C, 1, h, w) -> the same with the chosen layout per sample (new tensors)."""
     history, anchor = history.clone(), anchor.clone()
     frames = history.shape[2]
     windows, tail = divmod(frames, chunk)
-    for b in range(history.shape[0]):
+    for b, generator in enumerate(sample_generators(random, history.shape[0])):
         draws = torch.rand(3, generator=generator)  # always three draws: the stream does not depend on the outcome
         if draws[0] < config.t2v_prob:
             history[b] = 0
@@ -84,9 +87,9 @@ def _saturate(frames: torch.Tensor, chunk: int, low: float, high: float, generat
 
 
 def corrupt_history(history: torch.Tensor, anchor: torch.Tensor, config: CorruptConfig, chunk: int,
-                    generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+                    random: Random) -> tuple[torch.Tensor, torch.Tensor]:
     history, anchor = history.clone(), anchor.clone()
-    for b in range(history.shape[0]):
+    for b, generator in enumerate(sample_generators(random, history.shape[0])):
         draws = torch.rand(4, generator=generator)  # skip, noise, blur, saturation
         if draws[0] < config.skip_prob:
             continue
@@ -106,21 +109,22 @@ def corrupt_history(history: torch.Tensor, anchor: torch.Tensor, config: Corrupt
 
 
 def augment_history(history: torch.Tensor, anchor: torch.Tensor, drop: DropConfig, corrupt: CorruptConfig,
-                    chunk: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+                    chunk: int, random: Random) -> tuple[torch.Tensor, torch.Tensor]:
     if drop.enabled:
-        history, anchor = drop_history(history, anchor, drop, chunk, generator)
+        history, anchor = drop_history(history, anchor, drop, chunk, random)
     if corrupt.enabled:
-        history, anchor = corrupt_history(history, anchor, corrupt, chunk, generator)
+        history, anchor = corrupt_history(history, anchor, corrupt, chunk, random)
     return history, anchor
 
 
-def drop_captions(text: torch.Tensor, negative: torch.Tensor, prob: float, generator: torch.Generator) -> torch.Tensor:
+def drop_captions(text: torch.Tensor, negative: torch.Tensor, prob: float, random: Random) -> torch.Tensor:
     """(B, L, D) caption embeddings with each row replaced by `negative` (L, D) with probability `prob`.
 
     Draws nothing when `prob` is 0, so runs without caption dropout keep their random stream (and their resumes)."""
     if prob <= 0.0:
         return text
-    dropped = torch.rand(text.shape[0], generator=generator) < prob
+    draws = [torch.rand(1, generator=generator) for generator in sample_generators(random, text.shape[0])]
+    dropped = torch.cat(draws) < prob
     if not dropped.any():
         return text
     text = text.clone()

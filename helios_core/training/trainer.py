@@ -8,15 +8,22 @@ DMD (`distill.method: dmd`) adds critic updates before each generator update, ea
 sample order, and its critic adapter + optimizer as extra checkpoint files (`stages/dmd.py`). With
 `loop.validate_every`, the main process writes a validation video every N steps (`validation.py`, logged).
 
-Exact resume: every random draw of a step (sample order, layouts, corruption, noise, sigmas, teacher sampling)
-comes from one CPU `torch.Generator` or from a pure function of (seed, position); the generator state, the
-position, the weights, AdamW and EMA are all in the checkpoint. So on a CPU, `resume=True` after a kill continues
-the identical loss curve bit for bit (tested). `log.jsonl` lines after the resumed step are dropped first, so the
-log reads as one uninterrupted run.
+Randomness: the sample order is a pure function of (seed, position). Every per-sample draw of a step (history
+layout and corruption, caption dropout, sigma, noise) comes from that sample's own CPU generator, seeded from
+(seed, step, the sample's index in the global batch), and the mid stage's pyramid level from a generator seeded from
+(seed, step), the same on every rank (`step_random.py`). So the draws do not depend on how the global batch is
+split: N processes at batch B train like one process at batch N x B (tested with 2 gloo processes). The distilled
+stages' own draws (teacher sampling, DMD rollouts and critic noise) still come from one generator per rank
+(seed x 1009 + rank); DMD runs in one process only.
+
+Exact resume: the step, the data position, that per-rank generator, the weights, AdamW and EMA are all in the
+checkpoint, and the per-sample draws need only the step. So on a CPU, `resume=True` after a kill continues the
+identical loss curve bit for bit (tested). `log.jsonl` lines after the resumed step are dropped first, so the log
+reads as one uninterrupted run.
 
 Devices: `accelerate.Accelerator` places the model, wraps it for DDP under `accelerate launch`, and runs bf16
-autocast on GPUs (fp32 on CPU). Each rank draws from its own generator (seed + rank) and takes every
-world_size-th batch of the common sample order, so the global batch is batch_size x world_size.
+autocast on GPUs (fp32 on CPU). Rank r takes the r-th batch_size slice of each global batch of the common sample
+order, so the global batch is batch_size x world_size.
 """
 
 from __future__ import annotations
@@ -45,7 +52,7 @@ from helios_core.training.checkpoint import (
 )
 from helios_core.training.config import RESUME_MAY_CHANGE, TrainConfig, changed_keys
 from helios_core.training.caption_probe import PROBED_STAGES, caption_gap
-from helios_core.training.dataset import LatentChunkDataset, SampleOrder
+from helios_core.training.dataset import LatentChunkDataset, SampleOrder, TrainingBatch
 from helios_core.training.history_aug import augment_history, drop_captions
 from helios_core.training.model_setup import (
     Ema,
@@ -59,6 +66,7 @@ from helios_core.training.stages.common import HistoryLayout
 from helios_core.training.stages.distilled import DistilledStage
 from helios_core.training.stages.dmd import DmdStage
 from helios_core.training.stages.mid import MidStage
+from helios_core.training.step_random import BatchRandom, StepRandom
 from helios_core.training.validation import Validator
 
 LOG_FILE = "log.jsonl"
@@ -169,6 +177,8 @@ def train(config: TrainConfig, *, model_path: Path, data_dir: Path, out_dir: Pat
     precision = _resolve_precision(config)
     accelerator = Accelerator(cpu=not torch.cuda.is_available(), mixed_precision="bf16" if precision == "bf16" else "no")
     device, rank, world = accelerator.device, accelerator.process_index, accelerator.num_processes
+    if device.type == "cpu":
+        device = torch.device("cpu")  # multi-process CPU runs get "cpu:0", which safetensors refuses to load onto
     if world > 1 and config.stage == "distilled" and config.distill.method == "dmd":
         raise ConfigError("distill.method=dmd runs in one process for now (its two adapters share one DDP-wrapped "
                           "model); launch it without accelerate multi-GPU")
@@ -179,6 +189,7 @@ def train(config: TrainConfig, *, model_path: Path, data_dir: Path, out_dir: Pat
     optimizer = torch.optim.AdamW(list(trainables.values()), lr=config.optim.lr, betas=config.optim.betas,
                                   weight_decay=config.optim.weight_decay, eps=config.optim.eps)
     ema = Ema(trainables, config.ema.decay, config.ema.start_step) if config.ema.enabled else None
+    # Only the distilled stages draw from this per-rank stream; everything per sample uses StepRandom.
     generator = torch.Generator("cpu").manual_seed(config.loop.seed * 1009 + rank)
     order = SampleOrder(len(dataset), config.loop.seed)
 
@@ -215,24 +226,32 @@ def train(config: TrainConfig, *, model_path: Path, data_dir: Path, out_dir: Pat
         probe_order = SampleOrder(len(dataset), PROBE_SEED)
         probe_batches = [probe_order.batch(dataset, i * batch_size, batch_size) for i in range(2)]
 
-    def next_batch():
+    def next_batch() -> tuple[TrainingBatch, BatchRandom]:
+        """This rank's slice of the next global batch, augmented, and its samples' generators (the stage loss goes
+        on drawing from them). A sample's index counts the global batches drawn so far in this step (DMD draws
+        several), so it does not depend on the rank layout."""
         nonlocal position
+        first = position - step_position + rank * batch_size
+        random = StepRandom(config.loop.seed, step).for_samples(first, batch_size)
         batch = order.batch(dataset, position + rank * batch_size, batch_size)
         batch.history, batch.anchor = augment_history(batch.history, batch.anchor, config.drop, config.corrupt,
-                                                      chunk, generator)
+                                                      chunk, random)
         if negative_text is not None:
-            batch.text = drop_captions(batch.text, negative_text, config.drop.caption_prob, generator)
+            batch.text = drop_captions(batch.text, negative_text, config.drop.caption_prob, random)
         position += batch_size * world
-        return batch.to(device)
+        return batch.to(device), random
 
     while step < config.loop.max_steps:
         started = time.perf_counter()
+        step_position = position
         lr = learning_rate_at(config, step)
         for group in optimizer.param_groups:
             group["lr"] = lr
         if isinstance(stage, DmdStage):
-            stage.train_critic(model, next_batch, generator, step)
-        loss = stage.loss(model, next_batch(), generator)
+            stage.train_critic(model, lambda: next_batch()[0], generator, step)
+        batch, random = next_batch()
+        distilled = isinstance(stage, (DistilledStage, DmdStage))
+        loss = stage.loss(model, batch, generator if distilled else random)
         accelerator.backward(loss)
         grad_norm = accelerator.clip_grad_norm_(list(trainables.values()), config.optim.grad_clip)
         optimizer.step()

@@ -1,4 +1,4 @@
-"""What every stage shares: calling the transformer with the history layout, and sampling noise levels.
+"""What every stage shares: calling the transformer with the history layout, and per-sample noise and noise levels.
 
 The history layout (which latents go to the long / mid / short patchifiers and their RoPE frame indices) is taken
 from the engine's own `HistoryBuffer`, so training and inference cannot disagree on it:
@@ -6,6 +6,8 @@ anchor 0, long 1..16, mid 17..18, short 19, noisy 20..28 for sizes [16, 2, 1] wi
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import torch
 
@@ -42,11 +44,19 @@ class HistoryLayout:
         )[0]
 
 
-def sample_unit(config: TimestepConfig, batch: int, generator: torch.Generator) -> torch.Tensor:
-    """(B,) values in (0, 1): sigma for flow matching (logit-normal as SD3 / the reference, or uniform)."""
+def sample_unit(config: TimestepConfig, generators: Sequence[torch.Generator]) -> torch.Tensor:
+    """(B,) values in (0, 1), one from each sample's generator: sigma for flow matching (logit-normal as SD3 / the
+    reference, or uniform)."""
     if config.sampling == "logit_normal":
-        return torch.sigmoid(torch.randn(batch, generator=generator) * config.logit_std + config.logit_mean)
-    return torch.rand(batch, generator=generator)
+        normal = torch.cat([torch.randn(1, generator=generator) for generator in generators])
+        return torch.sigmoid(normal * config.logit_std + config.logit_mean)
+    return torch.cat([torch.rand(1, generator=generator) for generator in generators])
+
+
+def sample_noise(shape: torch.Size, generators: Sequence[torch.Generator], device: torch.device) -> torch.Tensor:
+    """(B, ...) standard normal noise, sample b from generators[b]; drawn on the CPU, so the same on any device."""
+    noise = torch.stack([torch.randn(shape[1:], generator=generator) for generator in generators])
+    return noise.to(device)
 
 
 def broadcast(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:

@@ -10,7 +10,9 @@ the sampler). Stage k runs between its start and end points (PyramidFlow's piece
 
 with s_k (upsample-corrected), e_k and the timestep range [t_min_k, t_max_k] read from diffusers' HeliosScheduler
 built with the same stages / stage_range / gamma the sampler uses, and r ~ `timestep.sampling` in (0, 1).
-All samples of one batch share the stage (the reference packs the three levels of a sample NaViT-style instead).
+All samples of one batch share the stage (the reference packs the three levels of a sample NaViT-style instead):
+the level comes from the step's batch-level generator, the same on every rank, and r and the noise from each
+sample's own generator (`step_random`).
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ from diffusers import HeliosScheduler
 from helios_core.samplers.pyramid import upsample_nearest
 from helios_core.training.config import TrainConfig
 from helios_core.training.dataset import TrainingBatch
-from helios_core.training.stages.common import HistoryLayout, broadcast, sample_unit
+from helios_core.training.stages.common import HistoryLayout, broadcast, sample_noise, sample_unit
+from helios_core.training.step_random import Random, batch_generator, sample_generators
 
 
 def downsample(latents: torch.Tensor, factor: int) -> torch.Tensor:
@@ -50,15 +53,16 @@ class MidStage:
     def pick_stage(self, generator: torch.Generator) -> int:
         return int(torch.multinomial(self.ratios, 1, generator=generator))
 
-    def loss(self, model: torch.nn.Module, batch: TrainingBatch, generator: torch.Generator) -> torch.Tensor:
-        k = self.pick_stage(generator)
+    def loss(self, model: torch.nn.Module, batch: TrainingBatch, random: Random) -> torch.Tensor:
+        k = self.pick_stage(batch_generator(random))  # one level for the global batch: the same on every rank
         num_stages = self.config.pyramid.num_stages
         factor = 2 ** (num_stages - 1 - k)
         x0 = batch.target
         clean = downsample(x0, factor)
         lower = upsample_nearest(downsample(x0, factor * 2)) if k > 0 else clean
-        r = sample_unit(self.config.timestep, x0.shape[0], generator)
-        noise = torch.randn(clean.shape, generator=generator).to(x0.device)
+        generators = sample_generators(random, x0.shape[0])
+        r = sample_unit(self.config.timestep, generators)
+        noise = sample_noise(clean.shape, generators, x0.device)
         s_k, e_k = self.start_sigmas[k], self.end_sigmas[k]
         start = s_k * noise + (1 - s_k) * lower
         end = e_k * noise + (1 - e_k) * clean
