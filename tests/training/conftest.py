@@ -85,3 +85,32 @@ def killed_then_resumed():
         return train(config, out_dir=out_dir, resume=True, **paths)
 
     return run
+
+
+# Tiny DMD with GAN heads on: the settings both GAN test files build their stage from.
+DMD_GAN = {"distill.method": "dmd", "lora.rank": 4, "lora.alpha": 4, "distill.critic_lora_rank": 4,
+           "distill.critic_lora_alpha": 4, "distill.generator_steps": [1, 1, 1],
+           "distill.critic_steps_per_generator_step": 1, "loop.batch_size": 1, "loop.gradient_checkpointing": False,
+           "optim.lr": 1e-3, "distill.critic_lr": 1e-3, "loop.checkpoint_every": 100, "ema.enabled": False,
+           "distill.gan.enabled": True, "distill.gan.head_channels": 8, "distill.gan.head_layers": 1}
+
+
+@pytest.fixture
+def dmd_gan_settings() -> dict:
+    return dict(DMD_GAN)
+
+
+@pytest.fixture
+def dmd_gan_parts(tiny_model_dir: Path, prepared_dir: Path):
+    """`make(**overrides)`: the distilled stage's components (CPU, fp32) with the tiny DMD + GAN settings."""
+    from helios_core.training import load_train_config
+    from helios_core.training.stages.dmd import DmdStage
+    from helios_core.training.trainer import build_components
+
+    def make(**overrides):
+        config = load_train_config("distilled", {**DMD_GAN, **overrides})
+        parts = build_components(config, tiny_model_dir, prepared_dir, torch.device("cpu"), "fp32")
+        assert isinstance(parts.stage, DmdStage) and parts.stage.gan is not None
+        return parts
+
+    return make

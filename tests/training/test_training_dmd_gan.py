@@ -17,21 +17,6 @@ from helios_core.training.model_setup import trainable_parameters
 from helios_core.training.stages.dmd import CRITIC_ADAPTER, GENERATOR_ADAPTER, DmdStage, active_adapter, \
     adapter_parameters
 from helios_core.training.stages.dmd_gan import cached_gradient_loss, gan_block_indices
-from helios_core.training.trainer import build_components
-
-GAN = {"distill.method": "dmd", "lora.rank": 4, "lora.alpha": 4, "distill.critic_lora_rank": 4,
-       "distill.critic_lora_alpha": 4, "distill.generator_steps": [1, 1, 1],
-       "distill.critic_steps_per_generator_step": 1, "loop.batch_size": 1, "loop.gradient_checkpointing": False,
-       "optim.lr": 1e-3, "distill.critic_lr": 1e-3, "loop.checkpoint_every": 100, "ema.enabled": False,
-       "distill.gan.enabled": True, "distill.gan.head_channels": 8, "distill.gan.head_layers": 1}
-
-
-def _components(model_dir: Path, data_dir: Path, **overrides):
-    config = load_train_config("distilled", {**GAN, **overrides})
-    parts = build_components(config, model_dir, data_dir, torch.device("cpu"), "fp32")
-    assert isinstance(parts.stage, DmdStage) and parts.stage.gan is not None
-    return parts
-
 
 def _batch(parts, index: int = 0):
     return SampleOrder(len(parts.dataset), 0).batch(parts.dataset, index, 1)
@@ -73,9 +58,8 @@ def test_cached_gradient_surrogate_has_the_value_and_the_gradient():
     assert float(surrogate) == float(value) and torch.equal(x.grad, 3 * x.detach() ** 2)
 
 
-def test_gan_losses_reach_the_heads_critic_and_generator_only_where_they_should(tiny_model_dir: Path,
-                                                                                 prepared_dir: Path):
-    parts = _components(tiny_model_dir, prepared_dir)
+def test_gan_losses_reach_the_heads_critic_and_generator_only_where_they_should(dmd_gan_parts):
+    parts = dmd_gan_parts()
     model, stage, batch = parts.transformer, parts.stage, _batch(parts)
     disc = stage.gan.discriminator
     heads = dict(disc.named_parameters())
@@ -110,10 +94,10 @@ def test_gan_losses_reach_the_heads_critic_and_generator_only_where_they_should(
     assert set(trainable_parameters(model)) == with_grad
 
 
-def test_heads_learn_to_tell_real_from_generated_on_a_fixed_batch(tiny_model_dir: Path, prepared_dir: Path):
+def test_heads_learn_to_tell_real_from_generated_on_a_fixed_batch(dmd_gan_parts):
     # Low noise levels (at t ~ 900 real and generated inputs are both mostly noise) and a linear head on the pooled
     # block features (the conv + GroupNorm layers learn too, only more slowly at this toy width).
-    parts = _components(tiny_model_dir, prepared_dir, **{
+    parts = dmd_gan_parts(**{
         "distill.critic_lr": 1e-2, "distill.gan.r1_weight": 0.0, "distill.critic_steps_per_generator_step": 10,
         "distill.gan.head_layers": 0, "distill.dmd_timestep_shift": 1.0, "distill.dmd_max_timestep": 300.0})
     model, stage, batch = parts.transformer, parts.stage, _batch(parts, 1)
@@ -136,9 +120,9 @@ def test_heads_learn_to_tell_real_from_generated_on_a_fixed_batch(tiny_model_dir
 
 
 def test_dmd_gan_run_resumes_bit_for_bit_heads_included(tiny_model_dir: Path, prepared_dir: Path, tmp_path: Path,
-                                                        killed_then_resumed):
+                                                        killed_then_resumed, dmd_gan_settings, dmd_gan_parts):
     # Gradient checkpointing on: block recomputation must see the adapter (critic / generator) of its forward.
-    overrides = {**GAN, "loop.max_steps": 3, "loop.checkpoint_every": 2, "distill.gan.start_step": 1,
+    overrides = {**dmd_gan_settings, "loop.max_steps": 3, "loop.checkpoint_every": 2, "distill.gan.start_step": 1,
                  "loop.gradient_checkpointing": True}
     config = load_train_config("distilled", overrides)
     paths = {"model_path": tiny_model_dir, "data_dir": prepared_dir}
@@ -159,14 +143,14 @@ def test_dmd_gan_run_resumes_bit_for_bit_heads_included(tiny_model_dir: Path, pr
     heads = {n: t for n, t in saved["critic"].items() if n.startswith("gan_heads.")}
     assert heads and any(n.startswith("gan_heads.") for n in saved["critic_optimizer"])
     assert any(n.startswith("gan_heads.final_head.") for n in heads)  # the output head travels and resumes too
-    fresh = _components(tiny_model_dir, prepared_dir).stage.gan.named_parameters()  # the seeded initial heads
+    fresh = dmd_gan_parts().stage.gan.named_parameters()  # the seeded initial heads
     assert set(heads) == set(fresh) and any(not torch.equal(heads[n], fresh[n].detach()) for n in heads)
 
 
-def test_gradient_checkpointing_gives_the_same_gan_gradients(tiny_model_dir: Path, prepared_dir: Path):
+def test_gradient_checkpointing_gives_the_same_gan_gradients(dmd_gan_parts):
     """Checkpointed blocks recompute in backward; the critic's gradients and the cached gradient of the generator's
     adversarial term must be those of a plain backward (a recomputation under the wrong adapter would change them)."""
-    parts = _components(tiny_model_dir, prepared_dir, **{"loop.gradient_checkpointing": True})
+    parts = dmd_gan_parts(**{"loop.gradient_checkpointing": True})
     model, stage, batch = parts.transformer, parts.stage, _batch(parts, 2)
     with torch.no_grad():  # both adapters start as zero-B LoRA (= the base): make them differ, or no mix-up shows
         rng = torch.Generator().manual_seed(7)

@@ -4,27 +4,15 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import torch
 
-from helios_core.training import load_train_config
 from helios_core.training.dataset import SampleOrder
-from helios_core.training.stages.dmd import CRITIC_ADAPTER, DmdStage, active_adapter
+from helios_core.training.stages.dmd import CRITIC_ADAPTER, active_adapter
 from helios_core.training.stages.dmd_gan_crop import crop_size, crop_tokens, draw_windows
-from helios_core.training.trainer import build_components
-
-GAN = {"distill.method": "dmd", "lora.rank": 4, "lora.alpha": 4, "distill.critic_lora_rank": 4,
-       "distill.critic_lora_alpha": 4, "distill.generator_steps": [1, 1, 1],
-       "distill.critic_steps_per_generator_step": 1, "loop.batch_size": 1, "loop.gradient_checkpointing": False,
-       "optim.lr": 1e-3, "distill.critic_lr": 1e-3, "loop.checkpoint_every": 100, "ema.enabled": False,
-       "distill.gan.enabled": True, "distill.gan.head_channels": 8, "distill.gan.head_layers": 1}
 
 
-def _stage(model_dir: Path, data_dir: Path, **overrides):
-    parts = build_components(load_train_config("distilled", {**GAN, **overrides}), model_dir, data_dir,
-                             torch.device("cpu"), "fp32")
-    assert isinstance(parts.stage, DmdStage) and parts.stage.gan is not None
+def _stage(parts):
     return parts.transformer, parts.stage, SampleOrder(len(parts.dataset), 0).batch(parts.dataset, 0, 1)
 
 
@@ -65,8 +53,8 @@ def test_windows_follow_the_generator_and_a_full_crop_is_the_identity():
 
 
 # ---- the output head
-def test_final_head_reads_the_critic_prediction_and_trains_with_the_critic(tiny_model_dir: Path, prepared_dir: Path):
-    model, stage, batch = _stage(tiny_model_dir, prepared_dir)
+def test_final_head_reads_the_critic_prediction_and_trains_with_the_critic(dmd_gan_parts):
+    model, stage, batch = _stage(dmd_gan_parts())
     disc = stage.gan.discriminator
     assert disc.final_head is not None and disc.num_heads == len(disc.block_indices) + 1
     final = {f"gan_heads.final_head.{n}": p for n, p in disc.final_head.named_parameters()}
@@ -91,9 +79,9 @@ def test_final_head_reads_the_critic_prediction_and_trains_with_the_critic(tiny_
     assert all(not torch.equal(before[n], p) for n, p in final.items())  # every tensor of the head moved
 
 
-def test_final_head_off_leaves_only_the_block_heads(tiny_model_dir: Path, prepared_dir: Path):
-    _, on, _ = _stage(tiny_model_dir, prepared_dir)
-    model, stage, batch = _stage(tiny_model_dir, prepared_dir, **{"distill.gan.final_head": False})
+def test_final_head_off_leaves_only_the_block_heads(dmd_gan_parts):
+    _, on, _ = _stage(dmd_gan_parts())
+    model, stage, batch = _stage(dmd_gan_parts(**{"distill.gan.final_head": False}))
     disc = stage.gan.discriminator
     assert disc.final_head is None and disc.num_heads == len(disc.block_indices) == len(disc.heads)
     assert not any("final_head" in n for n in stage.critic_params)
@@ -106,9 +94,9 @@ def test_final_head_off_leaves_only_the_block_heads(tiny_model_dir: Path, prepar
     assert features.final is None and disc.logits(features, None).shape == (len(disc.block_indices), 1)
 
 
-def test_r1_compares_the_same_window_of_the_real_and_perturbed_forwards(tiny_model_dir: Path, prepared_dir: Path):
+def test_r1_compares_the_same_window_of_the_real_and_perturbed_forwards(dmd_gan_parts):
     # r1_sigma 0: the perturbed input is the real one, so R1 is exactly 0 only if both heads' inputs share a window.
-    model, stage, batch = _stage(tiny_model_dir, prepared_dir, **{"distill.gan.r1_sigma": 0.0})
+    model, stage, batch = _stage(dmd_gan_parts(**{"distill.gan.r1_sigma": 0.0}))
     sample = torch.randn(batch.target.shape, generator=torch.Generator().manual_seed(3))
     for seed in range(3):
         stage._gan_metrics = []
