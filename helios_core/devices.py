@@ -9,7 +9,8 @@ from helios_core.errors import ConfigError
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
 
 
-def resolve_device(name: str) -> torch.device:
+def resolve_device(name: str, *, no_gpu_hint: str = "use --device cpu") -> torch.device:
+    """`no_gpu_hint` ends the error for a CUDA device on a machine without one (a bench has its own advice)."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
@@ -17,7 +18,7 @@ def resolve_device(name: str) -> torch.device:
     except RuntimeError:
         raise ConfigError(f"unknown device '{name}' (use auto, cpu, cuda or cuda:N)") from None
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device '{name}' asked for, but this machine has no CUDA GPU (use --device cpu)")
+        raise ConfigError(f"device '{name}' asked for, but this machine has no CUDA GPU ({no_gpu_hint})")
     return device
 
 

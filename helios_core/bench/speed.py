@@ -47,6 +47,7 @@ from helios_core.bench.speed_runners import (
     time_ours,
 )
 from helios_core.config import GenerationConfig
+from helios_core.devices import resolve_device
 from helios_core.errors import ConfigError, UserInputError
 from helios_core.kernels import fused_kernels, require_triton_kernels
 from helios_core.model.attention import attention_backend, require_attention_backend
@@ -101,12 +102,7 @@ def environment(device: torch.device) -> dict[str, Any]:
 
 
 def _bench_device(name: str, full_size: bool) -> torch.device:
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise ConfigError(f"unknown device '{name}' (use cuda, cuda:N or cpu)") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device '{name}' asked for, but this machine has no CUDA GPU (use --tiny --device cpu)")
+    device = resolve_device(name, no_gpu_hint="use --tiny --device cpu")
     if full_size and device.type != "cuda":
         raise ConfigError("the full-size bench needs a CUDA GPU (27 GiB of bf16 weights); use --tiny on a CPU")
     return device
