@@ -26,14 +26,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from helios_core.bench.speed import bench_config, run_speed_bench  # noqa: E402
 from helios_core.bench.speed_models import build_bench_models  # noqa: E402
 from helios_core.bench.speed_report import format_table  # noqa: E402
-from helios_core.bench.speed_runners import BENCH_PROMPT, SCHEDULER_FOR_SAMPLER, text_embeddings  # noqa: E402
-from helios_core.config import RuntimeConfig  # noqa: E402
+from helios_core.bench.speed_runners import BENCH_PROMPT, our_generator, text_embeddings  # noqa: E402
 from helios_core.engine import HeliosEngine  # noqa: E402
 from helios_core.kernels import fused_kernels  # noqa: E402
 from helios_core.model.attention import attention_backend  # noqa: E402
-from helios_core.model.tiny import scheduler_config_for  # noqa: E402
 from helios_core.model.vae import LatentCodec, to_uint8_video  # noqa: E402
-from helios_core.pipeline import StreamingGenerator  # noqa: E402
 from helios_core.request import GenerationRequest  # noqa: E402
 from helios_core.runner import run_to_file  # noqa: E402
 
@@ -120,10 +117,8 @@ def sixty_seconds_to_mp4(models, seconds: float, fast: dict | None = None) -> di
     fast = FAST if fast is None else fast
     config = bench_config("distilled", [1, 1, 1], 384, 640, frames, fast).with_values({"video.trim": "request"})
     runtime = config.runtime
-    codec = LatentCodec(models.vae_in(torch.bfloat16), whole_chunk_decode=True)
-    generator = StreamingGenerator(models.transformer, codec, scheduler_config_for(SCHEDULER_FOR_SAMPLER["pyramid_dmd"]),
-                                   None, models.device)
-    engine = EmbedsEngine(HeliosEngine(generator, None, Path("random-14B"), runtime), text_embeddings(models, config, 0))
+    engine = EmbedsEngine(HeliosEngine(our_generator(models, config), None, Path("random-14B"), runtime),
+                          text_embeddings(models, config, 0))
     output = OUT / f"sixty_{int(seconds)}s.mp4"
     output.unlink(missing_ok=True)
     torch.cuda.synchronize()

@@ -71,17 +71,24 @@ def _peaks(device: torch.device) -> tuple[int | None, int | None]:
     return torch.cuda.max_memory_allocated(device), torch.cuda.max_memory_reserved(device)
 
 
+def our_generator(models: BenchModels, config: GenerationConfig) -> StreamingGenerator:
+    """Our streaming generator over the bench models, with the codec runtime.vae_dtype / vae_decode ask for (as the
+    engine builds it)."""
+    runtime = config.runtime
+    codec = LatentCodec(models.vae_in(DTYPES[runtime.vae_dtype]),
+                        whole_chunk_decode=WHOLE_CHUNK_DECODE[runtime.vae_decode])
+    scheduler_config = scheduler_config_for(SCHEDULER_FOR_SAMPLER[config.sampler.kind])
+    return StreamingGenerator(models.transformer, codec, scheduler_config, None, models.device)
+
+
 def time_ours(models: BenchModels, config: GenerationConfig, embeds: dict[str, torch.Tensor], seed: int,
               recorder: ChunkRecorder) -> TimedVideo:
-    scheduler_config = scheduler_config_for(SCHEDULER_FOR_SAMPLER[config.sampler.kind])
-    # runtime.vae_dtype / vae_decode pick our codec, as the engine does. The recorder hooks the shared `vae.decode`;
-    # a codec that does not call it (a VAE copy in bf16, the whole-chunk decode) is timed around `codec.decode`.
-    vae = models.vae_in(DTYPES[config.runtime.vae_dtype])
-    runtime = config.runtime
-    codec = LatentCodec(vae, whole_chunk_decode=WHOLE_CHUNK_DECODE[runtime.vae_decode])
-    if vae is not models.vae or codec.uses_whole_decode():
+    generator = our_generator(models, config)
+    # The recorder hooks the shared `vae.decode`; a codec that does not call it (a VAE copy in bf16, the whole-chunk
+    # decode) is timed around `codec.decode`.
+    codec = generator.codec
+    if codec.vae is not models.vae or codec.uses_whole_decode():
         codec.decode = recorder.timed_decode(codec.decode)
-    generator = StreamingGenerator(models.transformer, codec, scheduler_config, None, models.device)
     request = GenerationRequest(config=config, seed=seed, prompt=BENCH_PROMPT)
     clock = recorder.clock
     clock.synchronize()
@@ -102,10 +109,7 @@ def time_ours(models: BenchModels, config: GenerationConfig, embeds: dict[str, t
 def first_chunk_frames(models: BenchModels, config: GenerationConfig, embeds: dict[str, torch.Tensor],
                        seed: int) -> torch.Tensor:
     """Our first chunk's uint8 frames for this seed (a one-chunk video), to compare two numeric paths."""
-    codec = LatentCodec(models.vae_in(DTYPES[config.runtime.vae_dtype]),
-                        whole_chunk_decode=WHOLE_CHUNK_DECODE[config.runtime.vae_decode])
-    scheduler_config = scheduler_config_for(SCHEDULER_FOR_SAMPLER[config.sampler.kind])
-    generator = StreamingGenerator(models.transformer, codec, scheduler_config, None, models.device)
+    generator = our_generator(models, config)
     one_chunk = config.with_values({"video.num_frames": 1})
     with torch.inference_mode():
         chunk = next(iter(generator.stream(GenerationRequest(config=one_chunk, seed=seed, prompt=BENCH_PROMPT),
