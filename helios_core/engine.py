@@ -21,11 +21,12 @@ from helios_core.config import GenerationConfig, RuntimeConfig
 from helios_core.devices import DTYPES, resolve_device, resolve_dtype
 from helios_core.drift import DriftConfig, DriftDetector, add_history_noise
 from helios_core.errors import ConfigError, ModelFolderError
-from helios_core.kernels import apply_kernel_choice, require_triton_kernels
-from helios_core.model.attention import apply_attention_backend, require_attention_backend
+from helios_core.kernels import apply_kernel_choice
+from helios_core.model.attention import apply_attention_backend
 from helios_core.model.folder import ModelFolderInfo, load_model_folder, load_text_encoder, validate_model_folder
-from helios_core.model.offload import enable_group_offload, require_offload_choice
-from helios_core.model.quantize import quantize_transformer, require_quantization
+from helios_core.model.offload import enable_group_offload
+from helios_core.model.quantize import quantize_transformer
+from helios_core.model.runtime_checks import require_runtime_choices
 from helios_core.model.text import PromptEncoder
 from helios_core.model.vae import WHOLE_CHUNK_DECODE, LatentCodec
 from helios_core.model.vae_fast import supports_whole_chunk
@@ -74,9 +75,7 @@ class HeliosEngine:
         if not info.has_text_encoder or not info.has_tokenizer:
             raise ModelFolderError(f"model folder {path} has no text encoder and tokenizer, which generation needs")
         device = resolve_device(cfg.runtime.device)
-        require_attention_backend(cfg.runtime.attention, device, resolve_dtype(cfg.runtime.dtype, device))
-        require_quantization(cfg.runtime.quantize, device)
-        require_offload_choice(cfg.runtime.offload, cfg.runtime.compile, device)
+        require_runtime_choices(cfg.runtime, device, resolve_dtype(cfg.runtime.dtype, device))
         return info
 
     @staticmethod
@@ -89,11 +88,7 @@ class HeliosEngine:
         path = model_path or default_model_path()
         device = resolve_device(runtime.device)
         dtype = resolve_dtype(runtime.dtype, device)
-        require_offload_choice(runtime.offload, runtime.compile, device)
-        if runtime.kernels == "triton":
-            require_triton_kernels(device)  # a one-line error before any weights load
-        require_attention_backend(runtime.attention, device, dtype)
-        require_quantization(runtime.quantize, device)
+        require_runtime_choices(runtime, device, dtype)  # one-line errors before any weights load
         # Weights load straight onto the GPU unless they are offloaded; the text encoder always loads on the CPU and
         # visits the GPU only to encode (see PromptEncoder).
         load_device = device if runtime.offload == "none" else torch.device("cpu")

@@ -49,10 +49,11 @@ from helios_core.bench.speed_runners import (
 from helios_core.config import GenerationConfig
 from helios_core.devices import resolve_device
 from helios_core.errors import ConfigError, UserInputError
-from helios_core.kernels import fused_kernels, require_triton_kernels
-from helios_core.model.attention import attention_backend, require_attention_backend
-from helios_core.model.offload import enable_group_offload, require_offload_choice
-from helios_core.model.quantize import quantize_transformer, require_quantization
+from helios_core.kernels import fused_kernels
+from helios_core.model.attention import attention_backend
+from helios_core.model.offload import enable_group_offload
+from helios_core.model.quantize import quantize_transformer
+from helios_core.model.runtime_checks import require_runtime_choices
 from helios_core.pipeline import plan_frames
 from helios_core.presets import load_preset, parse_set_option
 
@@ -138,13 +139,11 @@ def run_speed_bench(*, preset: str, steps: list[int] | None, height: int = 384, 
     """Time our engine (and diffusers) on one config; `models` reuses already-built models (same process)."""
     config = bench_config(preset, steps, height, width, num_frames, overrides)
     torch_device = _bench_device(device, full_size and models is None)
-    if config.runtime.kernels == "triton":
-        require_triton_kernels(torch_device)  # before the 14B build
-    require_attention_backend(config.runtime.attention, torch_device, torch.bfloat16 if full_size else torch.float32)
-    require_quantization(config.runtime.quantize, torch_device)
+    # Before the 14B build; the full-size models are bf16, the tiny ones fp32.
+    require_runtime_choices(config.runtime, torch_device, torch.bfloat16 if full_size else torch.float32,
+                            compile=compile)
     if models is None:
         models = build_bench_models(full_size=full_size, device=torch_device, seed=seed)
-    require_offload_choice(config.runtime.offload, compile, torch_device)
     if config.runtime.offload == "group" and not getattr(models.transformer, "_helios_bench_offloaded", False):
         # As the engine: weights to CPU memory, streamed block by block (final for this process's bench models).
         models.transformer.to("cpu")

@@ -120,7 +120,7 @@ def test_quantized_bench_times_diffusers_on_the_unquantized_weights_first(monkey
         return original_diffusers_side(*args, **kwargs)
 
     monkeypatch.setattr(speed, "quantize_transformer", fake_quantize)
-    monkeypatch.setattr(speed, "require_quantization", lambda choice, device: None)
+    monkeypatch.setattr("helios_core.model.runtime_checks.require_quantization", lambda choice, device: None)
     monkeypatch.setattr(speed, "_time_diffusers_side", diffusers_side)
     common = dict(preset="distilled", steps=[1, 1, 1], height=64, width=64, num_frames=9, full_size=False,
                   device="cpu", models=models)
