@@ -167,6 +167,11 @@ class RuntimeConfig:
     # on an H100, 5-7x on a CPU; on a GPU it holds ~24 GB more reserved memory at 384x640). auto: whole on a CPU,
     # frames on a GPU.
     vae_decode: Literal["auto", "frames", "whole"] = "auto"
+    # RMS norm + SiLU of the whole-chunk decode (only that path uses it). triton: one fused Triton kernel per norm
+    # instead of PyTorch's 5-6 passes over the activation (CUDA only; helios_core.kernels.vae_norm; equal within
+    # the dtype's rounding). torch: the PyTorch reference. auto: triton when the whole-chunk decode runs on a CUDA
+    # device and triton imports, else torch.
+    vae_norm: Literal["auto", "torch", "triton"] = "auto"
     # fp8: the transformer blocks' linears as FP8 matmuls (torchao, per-row scales; Ada/Hopper GPUs; changes the
     # outputs beyond rounding, so opt-in; helios_core.model.quantize). none: bf16, the reference.
     quantize: Literal["none", "fp8"] = "none"

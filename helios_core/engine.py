@@ -110,7 +110,7 @@ class HeliosEngine:
             vae.to(device)
         if runtime.compile:
             transformer.compile_repeated_blocks(fullgraph=True, dynamic=False)
-        codec = LatentCodec(vae, whole_chunk_decode=WHOLE_CHUNK_DECODE[runtime.vae_decode])
+        codec = LatentCodec(vae, whole_chunk_decode=WHOLE_CHUNK_DECODE[runtime.vae_decode], vae_norm=runtime.vae_norm)
         if runtime.vae_decode == "whole" and not supports_whole_chunk(vae):
             raise ConfigError("runtime.vae_decode=whole does not support this model's VAE; use frames or auto")
         generator = StreamingGenerator(transformer, codec, parts.scheduler_config,

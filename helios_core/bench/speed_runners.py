@@ -72,11 +72,11 @@ def _peaks(device: torch.device) -> tuple[int | None, int | None]:
 
 
 def our_generator(models: BenchModels, config: GenerationConfig) -> StreamingGenerator:
-    """Our streaming generator over the bench models, with the codec runtime.vae_dtype / vae_decode ask for (as the
-    engine builds it)."""
+    """Our streaming generator over the bench models, with the codec runtime.vae_dtype / vae_decode / vae_norm ask
+    for (as the engine builds it)."""
     runtime = config.runtime
     codec = LatentCodec(models.vae_in(DTYPES[runtime.vae_dtype]),
-                        whole_chunk_decode=WHOLE_CHUNK_DECODE[runtime.vae_decode])
+                        whole_chunk_decode=WHOLE_CHUNK_DECODE[runtime.vae_decode], vae_norm=runtime.vae_norm)
     scheduler_config = scheduler_config_for(SCHEDULER_FOR_SAMPLER[config.sampler.kind])
     return StreamingGenerator(models.transformer, codec, scheduler_config, None, models.device)
 

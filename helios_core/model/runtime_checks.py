@@ -13,6 +13,7 @@ from helios_core.kernels import require_triton_kernels
 from helios_core.model.attention import require_attention_backend
 from helios_core.model.offload import require_offload_choice
 from helios_core.model.quantize import require_quantization
+from helios_core.model.vae import require_vae_norm_choice
 
 
 def require_runtime_choices(runtime: RuntimeConfig, device: torch.device, dtype: torch.dtype,
@@ -24,3 +25,4 @@ def require_runtime_choices(runtime: RuntimeConfig, device: torch.device, dtype:
         require_triton_kernels(device)
     require_attention_backend(runtime.attention, device, dtype)
     require_quantization(runtime.quantize, device)
+    require_vae_norm_choice(runtime.vae_norm, device)

@@ -22,14 +22,19 @@ each conv's padded input, whether the first frame was seen), which bounds memory
 Speed: activations stay in channels_last_3d, where oneDNN's conv and the channel-wise RMS norm are fastest on CPU,
 and CPU float32 convs call oneDNN directly: PyTorch's dispatch sends small 5-D convs (N*C*T*H <= 20480, i.e. all
 of a tiny VAE's) to a slow im2col kernel. The spatial upsampler's nearest-2x + 3x3 conv is folded into one 2x2
-conv per output phase (see `_upsample2x_conv3x3`). Results equal diffusers' within float32 rounding (about 5e-6 on
-[-1, 1] outputs), not bit for bit; in float64 they agree to ~1e-15.
+conv per output phase (see `_upsample2x_conv3x3`). On a GPU, `fused_norm=True` turns each RMS norm + SiLU (5-6
+passes over the activation in PyTorch) into one Triton kernel that writes into the conv's padded input
+(helios_core.kernels.vae_norm; `_rms_norm_into` + F.silu stays as the reference and the fallback). Results equal
+diffusers' within float32 rounding (about 5e-6 on [-1, 1] outputs), not bit for bit; in float64 they agree to ~1e-15.
 
 Memory: a pass holds about three full-size activations of its largest stage at once (measured peak RSS 10.5 GB
 for the real-size default config, one 9-latent chunk at 384x640); `latent_frames_per_pass` bounds that.
 """
 
 from __future__ import annotations
+
+import importlib
+from types import ModuleType
 
 import torch
 import torch.nn.functional as F
@@ -46,8 +51,10 @@ from diffusers.models.autoencoders.autoencoder_kl_wan import (
 from torch import nn
 
 from helios_core.errors import ConfigError
+from helios_core.kernels.backend import why_not_triton
 
 _CHANNELS_LAST = torch.channels_last_3d
+_FUSED_MAX_CHANNELS = 1024  # helios_core.kernels.vae_norm.MAX_CHANNELS (that module imports triton: not here)
 
 
 def supports_whole_chunk(vae: AutoencoderKLWan) -> bool:
@@ -56,12 +63,19 @@ def supports_whole_chunk(vae: AutoencoderKLWan) -> bool:
 
 
 def decode_chunk_whole(
-    vae: AutoencoderKLWan, latents: torch.Tensor, *, latent_frames_per_pass: int | None = None
+    vae: AutoencoderKLWan,
+    latents: torch.Tensor,
+    *,
+    latent_frames_per_pass: int | None = None,
+    fused_norm: bool = False,
 ) -> torch.Tensor:
     """De-normalised latents (B, z_dim, T, h, w) -> pixels in [-1, 1], as `vae.decode(latents).sample`.
 
     `latent_frames_per_pass=None` runs all T latent frames through each layer at once; a smaller number trades
-    speed for peak memory (the output is the same). No gradients are kept.
+    speed for peak memory (the output is the same). `fused_norm` runs each RMS norm + SiLU as one Triton kernel
+    (helios_core.kernels.vae_norm; equal within the dtype's rounding) wherever it can: CUDA tensors in
+    fp32/bf16/fp16 with no active dropout (or the CPU under TRITON_INTERPRET=1); elsewhere the PyTorch reference
+    runs. No gradients are kept.
     """
     reason = _unsupported_reason(vae)
     if reason is not None:
@@ -70,8 +84,8 @@ def decode_chunk_whole(
         raise ConfigError(f"whole-chunk VAE decode: latent_frames_per_pass must be >= 1, got {latent_frames_per_pass}")
     with torch.no_grad():
         if vae.use_slicing and latents.shape[0] > 1:  # diffusers decodes one sample at a time then: so do we
-            return torch.cat([_decode(vae, one, latent_frames_per_pass) for one in latents.split(1)])
-        return _decode(vae, latents, latent_frames_per_pass)
+            return torch.cat([_decode(vae, one, latent_frames_per_pass, fused_norm) for one in latents.split(1)])
+        return _decode(vae, latents, latent_frames_per_pass, fused_norm)
 
 
 def _unsupported_reason(vae: AutoencoderKLWan) -> str | None:
@@ -116,8 +130,10 @@ def _is_nearest2x_then_conv3x3(layers: nn.Sequential) -> bool:
 class _CausalStream:
     """The causal state one pass hands to the next: each conv's last padded-input frames, first frames seen."""
 
-    def __init__(self, keep_history: bool) -> None:
+    def __init__(self, keep_history: bool, fused_norm: bool = False) -> None:
         self.keep_history = keep_history  # False for a single pass: nothing comes after it
+        self.fused_norm = fused_norm  # norm + SiLU through the Triton kernel where it can run
+        self.norm_gains: dict[nn.Module, torch.Tensor] = {}  # sqrt(C) * gamma in fp32, per norm, for the kernel
         self.history: dict[nn.Module, torch.Tensor] = {}
         self.first_frame_seen: set[nn.Module] = set()
         self.is_first_pass = True
@@ -126,10 +142,12 @@ class _CausalStream:
         self.spare_buffers: dict[tuple[torch.Size, torch.dtype, torch.device], torch.Tensor] = {}
 
 
-def _decode(vae: AutoencoderKLWan, latents: torch.Tensor, latent_frames_per_pass: int | None) -> torch.Tensor:
+def _decode(
+    vae: AutoencoderKLWan, latents: torch.Tensor, latent_frames_per_pass: int | None, fused_norm: bool
+) -> torch.Tensor:
     latent_frames = latents.shape[2]
     per_pass = latent_frames if latent_frames_per_pass is None else min(latent_frames_per_pass, latent_frames)
-    stream = _CausalStream(keep_history=per_pass < latent_frames)
+    stream = _CausalStream(keep_history=per_pass < latent_frames, fused_norm=fused_norm)
     # post_quant_conv is 1x1x1: frame-wise, and diffusers applies it to the whole clip too.
     x = _conv(latents.contiguous(memory_format=_CHANNELS_LAST), vae.post_quant_conv)
     passes = []
@@ -272,11 +290,39 @@ def _activated_padded(
     """silu(norm(x)) written straight into the conv's causally padded input buffer (no extra copy)."""
     padded = _padded_input(x, conv, stream)
     activated = padded[:, :, conv._padding[4] :]
+    active_dropout = dropout is not None and dropout.training and dropout.p > 0
+    if stream.fused_norm and not active_dropout and _fused_norm_problem(x, activated) is None:
+        _fused_norm_module().rms_norm_silu_into(x, _norm_gain(norm, stream), norm.bias, activated)
+        return padded
+    # The reference (PyTorch): 5-6 passes over the activation where the kernel makes one read and one write.
     _rms_norm_into(x, norm, activated)
     F.silu(activated, inplace=True)
-    if dropout is not None and dropout.training and dropout.p > 0:
+    if active_dropout:
         activated.copy_(dropout(activated))
     return padded
+
+
+def _fused_norm_problem(x: torch.Tensor, out: torch.Tensor) -> str | None:
+    """Why the fused norm + SiLU kernel cannot take this call (the reference then runs), or None."""
+    problem = why_not_triton(x, out)  # CUDA (or the interpreter), an importable Triton, fp32 / bf16 / fp16
+    if problem is not None:
+        return problem
+    if x.stride(1) != 1 or out.stride(1) != 1 or x.shape[1] > _FUSED_MAX_CHANNELS:
+        return f"the kernel takes contiguous channels, at most {_FUSED_MAX_CHANNELS}"
+    return None
+
+
+def _fused_norm_module() -> ModuleType:
+    # Imported on first use: it imports triton, which a CPU-only decode never needs.
+    return importlib.import_module("helios_core.kernels.vae_norm")
+
+
+def _norm_gain(norm: WanRMS_norm, stream: _CausalStream) -> torch.Tensor:
+    """sqrt(C) * gamma as C fp32 values, computed once per decode (the reference multiplies in x's dtype)."""
+    gain = stream.norm_gains.get(norm)
+    if gain is None:
+        gain = stream.norm_gains[norm] = norm.gamma.detach().reshape(-1).float() * norm.scale
+    return gain
 
 
 def _padded_input(x: torch.Tensor, conv: WanCausalConv3d, stream: _CausalStream) -> torch.Tensor:
