@@ -3,8 +3,8 @@
 `helios bench quality VIDEO...` scores any MP4 (ours or another model's) with model-free metrics and writes a PNG
 plot per video. `helios bench quality --world` generates held-out prompts of the procedural world with a model (and
 `--compare` models) and judges them against the issue-6 targets (helios_core.bench.world_quality).
-`helios bench speed` times our engine against diffusers' pipeline; `helios bench train` times training steps
-(bench_train.py).
+`helios bench speed` times our engine against diffusers' pipeline, or with --model the user's own `helios generate`
+start-up included (bench_speed_model.py); `helios bench train` times training steps (bench_train.py).
 """
 
 from __future__ import annotations
@@ -19,6 +19,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from helios_cli.bench_speed_model import (
+    SpeedModelOpt, SpeedPromptOpt, SpeedSecondsOpt, SpeedSeedOpt, run_model_bench, wants_model_bench,
+)
 from helios_cli.bench_train import add_train_command
 from helios_core.errors import ConfigError, UserInputError
 
@@ -114,6 +117,7 @@ def register(app: typer.Typer) -> None:
 
     @bench_app.command("speed")
     def speed(
+        ctx: typer.Context,
         preset: Annotated[str, typer.Option(help="base, mid or distilled.")] = "distilled",
         steps: Annotated[str | None, typer.Option(help="Steps per pyramid stage, e.g. 1,1,1 (default: the preset's).")]
         = None,
@@ -123,11 +127,21 @@ def register(app: typer.Typer) -> None:
         tiny: Annotated[bool, typer.Option("--tiny", help="A tiny random model instead of the full 14B.")] = False,
         compile: Annotated[bool, typer.Option("--compile", help="Regional torch.compile on both sides.")] = False,
         no_diffusers: Annotated[bool, typer.Option("--no-diffusers", help="Skip diffusers' pipeline.")] = False,
-        device: Annotated[str, typer.Option(help="cuda, cuda:N or (with --tiny) cpu.")] = "cuda",
+        device: Annotated[str, typer.Option(help="cuda, cuda:N or (with --tiny) cpu; with --model also auto (its "
+                                                 "default).")] = "cuda",
         repeats: Annotated[int, typer.Option(help="Timed videos per side.")] = 1,
         sets: Annotated[list[str] | None, typer.Option("--set", help="Config override KEY=VALUE (repeatable).")] = None,
+        model: SpeedModelOpt = None,
+        seconds: SpeedSecondsOpt = None,
+        prompt: SpeedPromptOpt = None,
+        seed: SpeedSeedOpt = None,
     ) -> None:
-        """Full-size random-weight speed of our engine vs diffusers' Helios pipeline, in one process."""
+        """Full-size random-weight speed of our engine vs diffusers' Helios pipeline, in one process; or, with
+        --model, the wall clock of a real `helios generate` run, start-up included, against the video's length."""
+        if wants_model_bench(ctx, model):
+            run_model_bench(ctx, model, seconds=seconds, prompt=prompt, seed=seed, preset=preset, device=device,
+                            sets=sets or [])
+            return
         from helios_core.bench.speed import format_table as speed_table
         from helios_core.bench.speed import parse_steps, run_speed_bench
         from helios_core.presets import parse_set_option
