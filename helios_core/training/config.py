@@ -20,9 +20,10 @@ from helios_core.errors import ConfigError
 from helios_core.presets import preset_dir, read_yaml_mapping
 
 STAGES = ("base", "mid", "distilled")
-# Validation videos draw from their own generator, so when and what they show cannot alter the training steps.
+# Validation videos draw from their own generator, so when and what they show cannot alter the training steps; the
+# data workers build the same batches with the same draws as the main process would (`prefetch.py`).
 RESUME_MAY_CHANGE = frozenset({"loop.max_steps", "loop.checkpoint_every", "loop.keep_last", "loop.log_every",
-                               "loop.validate_every", "loop.validation_prompts"})
+                               "loop.validate_every", "loop.validation_prompts", "loop.data_workers"})
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,8 @@ class LoopConfig:
     precision: Literal["auto", "bf16", "fp32"] = "auto"  # auto: bf16 autocast on GPU, fp32 on CPU
     validate_every: int = 0  # steps between validation videos (OUT/validation/step_*.mp4); 0 = none
     validation_prompts: tuple[str, ...] = ("a red fox running through snow",)
+    # Worker processes that read and augment the coming steps' batches (base and mid; 0 = in the main process).
+    data_workers: int = 0
 
 
 @dataclass(frozen=True)
@@ -143,9 +146,10 @@ class GanConfig:
 class DistillConfig:
     """Stage 3. `method: ode` is phase (i), the ODE-pair regression warm start; `method: dmd` is phase (ii),
     Distribution Matching Distillation (`stages/dmd.py`); the `teacher_*`/`student_*` keys belong to ode, the rest
-    to dmd."""
+    to dmd. `method: pyramid_ode` is phase (i) on the one-step-per-stage pyramid DMD sampler's own inputs
+    (`stages/pyramid_ode.py`; it uses the `teacher_*` keys and regression_weight, not student_sigmas)."""
 
-    method: Literal["ode", "dmd"] = "ode"
+    method: Literal["ode", "dmd", "pyramid_ode"] = "ode"
     teacher_sampler: Literal["flow_unipc", "pyramid_unipc"] = "pyramid_unipc"
     teacher_steps: tuple[int, ...] = (20, 20, 20)
     teacher_guidance: float = 5.0
@@ -217,6 +221,9 @@ class TrainConfig:
         for key, value in positives.items():
             if value < 1:
                 raise ConfigError(f"config key '{key}' must be at least 1, got {value}")
+        if loop.data_workers < 0:
+            raise ConfigError(f"loop.data_workers must be >= 0 (0 = batches built in the main process), got "
+                              f"{loop.data_workers}")
         if loop.validate_every < 0:
             raise ConfigError(f"loop.validate_every must be >= 0 (0 = no validation videos), got {loop.validate_every}")
         if loop.validate_every and (not loop.validation_prompts or not all(p.strip() for p in loop.validation_prompts)):

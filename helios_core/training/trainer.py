@@ -24,6 +24,11 @@ reads as one uninterrupted run.
 Devices: `accelerate.Accelerator` places the model, wraps it for DDP under `accelerate launch`, and runs bf16
 autocast on GPUs (fp32 on CPU). Rank r takes the r-th batch_size slice of each global batch of the common sample
 order, so the global batch is batch_size x world_size.
+
+Data workers: with `loop.data_workers = N > 0`, the base and mid stages read and augment the coming steps' batches in N
+DataLoader worker processes (`prefetch.py`), with the same function and per-sample generators as the main process;
+each batch arrives (pinned on GPUs) with its generators' states after augmentation, so the loss draws what it would
+draw in process and the run is bit-identical to N = 0 (tested). The distilled stages build their batches in process.
 """
 
 from __future__ import annotations
@@ -53,7 +58,6 @@ from helios_core.training.checkpoint import (
 from helios_core.training.config import RESUME_MAY_CHANGE, TrainConfig, changed_keys
 from helios_core.training.caption_probe import PROBED_STAGES, caption_gap
 from helios_core.training.dataset import LatentChunkDataset, SampleOrder, TrainingBatch
-from helios_core.training.history_aug import augment_history, drop_captions
 from helios_core.training.model_setup import (
     Ema,
     LoadedModel,
@@ -61,12 +65,14 @@ from helios_core.training.model_setup import (
     load_transformer,
     trainable_parameters,
 )
+from helios_core.training.prefetch import BatchPrefetcher, BatchRecipe, StepBatches
 from helios_core.training.stages.base import BaseStage
 from helios_core.training.stages.common import HistoryLayout
 from helios_core.training.stages.distilled import DistilledStage
 from helios_core.training.stages.dmd import DmdStage
 from helios_core.training.stages.mid import MidStage
-from helios_core.training.step_random import BatchRandom, StepRandom
+from helios_core.training.stages.pyramid_ode import PyramidOdeStage
+from helios_core.training.step_random import BatchRandom
 from helios_core.training.validation import Validator
 
 LOG_FILE = "log.jsonl"
@@ -136,8 +142,9 @@ def _build_stage(config: TrainConfig, layout: HistoryLayout, dataset: LatentChun
         return DmdStage(config, layout, scheduler_config, tuple(transformer.config.patch_size),
                         dataset.negative_text().to(device), transformer)
     teacher = frozen_copy_if_needed(transformer, config)
-    return DistilledStage(config, layout, scheduler_config, tuple(transformer.config.patch_size),
-                          dataset.negative_text().to(device), teacher)
+    stage_class = PyramidOdeStage if config.distill.method == "pyramid_ode" else DistilledStage
+    return stage_class(config, layout, scheduler_config, tuple(transformer.config.patch_size),
+                       dataset.negative_text().to(device), teacher)
 
 
 @dataclass
@@ -210,15 +217,15 @@ def train(config: TrainConfig, *, model_path: Path, data_dir: Path, out_dir: Pat
     if config.loop.validate_every and accelerator.is_main_process:
         validator = Validator(config, parts.model, Path(model_path), dataset.settings, out_dir, device, precision)
     model, optimizer = accelerator.prepare(transformer, optimizer)
-    if isinstance(stage, DistilledStage):
+    if isinstance(stage, (DistilledStage, PyramidOdeStage)):
         stage.raw_model = transformer
 
     losses: list[float] = []
     start_step, last = step, checkpoint
-    chunk = config.history.latent_frames_per_chunk
     batch_size = config.loop.batch_size
 
     negative_text = dataset.negative_text() if config.drop.caption_prob > 0 else None
+    recipe = BatchRecipe(dataset, order, config, negative_text)
     # With validation on, base and mid runs also log whether the model reads its captions (caption_probe.py) on two
     # fixed batches of their own data: a low loss alone did not show that the first embedded model ignored them.
     probe_batches = None
@@ -226,20 +233,28 @@ def train(config: TrainConfig, *, model_path: Path, data_dir: Path, out_dir: Pat
         probe_order = SampleOrder(len(dataset), PROBE_SEED)
         probe_batches = [probe_order.batch(dataset, i * batch_size, batch_size) for i in range(2)]
 
+    # With loop.data_workers, worker processes build the coming steps' batches with the same recipe (prefetch.py).
+    # Only base and mid take exactly one batch per step, as the workers' step -> data position mapping assumes; the
+    # distilled stages keep the in-process path (DMD draws several batches per step: its critic updates' and the
+    # generator's).
+    prefetcher = None
+    if config.loop.data_workers > 0 and config.stage in ("base", "mid") and step < config.loop.max_steps:
+        coming = StepBatches(recipe, step, config.loop.max_steps - step, position, rank, world)
+        prefetcher = BatchPrefetcher(coming, config.loop.data_workers, device)
+
     def next_batch() -> tuple[TrainingBatch, BatchRandom]:
         """This rank's slice of the next global batch, augmented, and its samples' generators (the stage loss goes
         on drawing from them). A sample's index counts the global batches drawn so far in this step (DMD draws
         several), so it does not depend on the rank layout."""
         nonlocal position
-        first = position - step_position + rank * batch_size
-        random = StepRandom(config.loop.seed, step).for_samples(first, batch_size)
-        batch = order.batch(dataset, position + rank * batch_size, batch_size)
-        batch.history, batch.anchor = augment_history(batch.history, batch.anchor, config.drop, config.corrupt,
-                                                      chunk, random)
-        if negative_text is not None:
-            batch.text = drop_captions(batch.text, negative_text, config.drop.caption_prob, random)
+        if prefetcher is not None:
+            batch, random = prefetcher.next()
+        else:
+            first = position - step_position + rank * batch_size
+            batch, random = recipe.build(step, first, position + rank * batch_size)
+            batch = batch.to(device)
         position += batch_size * world
-        return batch.to(device), random
+        return batch, random
 
     while step < config.loop.max_steps:
         started = time.perf_counter()
@@ -250,7 +265,7 @@ def train(config: TrainConfig, *, model_path: Path, data_dir: Path, out_dir: Pat
         if isinstance(stage, DmdStage):
             stage.train_critic(model, lambda: next_batch()[0], generator, step)
         batch, random = next_batch()
-        distilled = isinstance(stage, (DistilledStage, DmdStage))
+        distilled = isinstance(stage, (DistilledStage, PyramidOdeStage, DmdStage))
         loss = stage.loss(model, batch, generator if distilled else random)
         accelerator.backward(loss)
         grad_norm = accelerator.clip_grad_norm_(list(trainables.values()), config.optim.grad_clip)
@@ -291,5 +306,7 @@ def train(config: TrainConfig, *, model_path: Path, data_dir: Path, out_dir: Pat
             accelerator.wait_for_everyone()
         if on_step is not None:
             on_step(info)
+    if prefetcher is not None:
+        prefetcher.close()  # a run stopped by an exception leaves the workers to the DataLoader's own clean-up
     final = checkpoint_dirs(out_dir)
     return TrainResult(out_dir, step - start_step, step, losses, final[-1] if final else last)

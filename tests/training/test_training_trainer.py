@@ -91,18 +91,18 @@ def test_embedded_model_ablation_trains_without_anchor_and_corruption(tiny_model
 
 def test_caption_dropout_trains_on_the_negative_prompt_embedding(tiny_model_dir: Path, prepared_dir: Path,
                                                                 tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    from helios_core.training import trainer as trainer_module
+    from helios_core.training import prefetch as batch_module  # where every step's batch is built
     from helios_core.training.dataset import LatentChunkDataset
 
     seen: list = []
-    real_drop = trainer_module.drop_captions
+    real_drop = batch_module.drop_captions
 
     def spy(text, negative, prob, generator):
         out = real_drop(text, negative, prob, generator)
         seen.append((out, negative))
         return out
 
-    monkeypatch.setattr(trainer_module, "drop_captions", spy)
+    monkeypatch.setattr(batch_module, "drop_captions", spy)
     config = load_train_config("base", {**TINY, "loop.max_steps": 2, "drop.caption_prob": 1.0})
     train(config, out_dir=tmp_path / "run", model_path=tiny_model_dir, data_dir=prepared_dir)
     negative = LatentChunkDataset(prepared_dir).negative_text()

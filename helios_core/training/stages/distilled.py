@@ -1,16 +1,18 @@
 """Stage 3, phase (i): ODE-pair regression, the warm start of the few-step distilled model.
 
 Per step, the frozen teacher (the starting weights: the adapter switched off, or a frozen copy under full
-fine-tuning) denoises the batch's chunk from noise eps with the project's own sampler (`ChunkDenoiser`: pyramid
-UniPC with CFG / CFG-Zero*, or flat flow UniPC), given the same history and caption as the student. That makes the
-pair (eps, x0_teacher). The student then predicts x0 in one step from a point on the straight line between them:
+fine-tuning; `stages/teacher.py`) denoises the batch's chunk from noise eps with the project's own sampler
+(`ChunkDenoiser`: pyramid UniPC with CFG / CFG-Zero*, or flat flow UniPC), given the same history and caption as
+the student. That makes the pair (eps, x0_teacher). The student then predicts x0 in one step from a point on the
+straight line between them:
 
     sigma ~ one of `distill.student_sigmas`     x_t = (1 - sigma) x0_teacher + sigma eps
     x0_student = x_t - sigma v_student(x_t, 1000 sigma)     loss = weight * mean((x0_student - x0_teacher)^2)
 
 Differences from the reference (§1(e)): pairs are made on the fly rather than precomputed with
 `get_ode-pairs.py`, and the student regresses at straight-line points instead of at the teacher's stored
-trajectory latents (ChunkDenoiser does not expose its intermediate latents). Phase (ii), DMD, is `stages/dmd.py`.
+trajectory latents (ChunkDenoiser does not expose its intermediate latents). Phase (ii), DMD, is `stages/dmd.py`;
+`stages/pyramid_ode.py` is a variant of this phase that trains on the pyramid DMD sampler's own inputs.
 """
 
 from __future__ import annotations
@@ -18,12 +20,10 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from helios_core.config import SamplerConfig
-from helios_core.samplers import ChunkDenoiser, TextConditioning
 from helios_core.training.config import TrainConfig
 from helios_core.training.dataset import TrainingBatch
-from helios_core.training.model_setup import teacher_view
 from helios_core.training.stages.common import HistoryLayout, broadcast
+from helios_core.training.stages.teacher import ChunkTeacher
 
 
 class DistilledStage:
@@ -32,33 +32,14 @@ class DistilledStage:
                  frozen_teacher: torch.nn.Module | None) -> None:
         self.config = config
         self.layout = layout
-        d = config.distill
-        sampler = SamplerConfig(kind=d.teacher_sampler, steps=tuple(d.teacher_steps), guidance_scale=d.teacher_guidance,
-                                cfg_zero_star=d.teacher_cfg_zero_star)
-        sampler.validate()
-        self.denoiser = ChunkDenoiser(sampler, scheduler_config, patch_size)
-        self.negative_text = negative_text  # (L, D)
-        self.frozen_teacher = frozen_teacher
-        self.student_sigmas = torch.tensor(d.student_sigmas, dtype=torch.float32)
+        self.teacher = ChunkTeacher(config.distill, layout, scheduler_config, patch_size, negative_text,
+                                    frozen_teacher)
+        self.student_sigmas = torch.tensor(config.distill.student_sigmas, dtype=torch.float32)
         self.raw_model: torch.nn.Module | None = None  # the model without a DDP wrapper, for switching the adapter
 
-    @torch.no_grad()
     def teacher_endpoint(self, model: torch.nn.Module, batch: TrainingBatch, noise: torch.Tensor,
                          generator: torch.Generator) -> torch.Tensor:
-        uncond = self.negative_text.to(batch.text).unsqueeze(0).expand_as(batch.text)
-        text = TextConditioning(cond=batch.text, uncond=uncond)
-        with teacher_view(self.raw_model or model, self.frozen_teacher) as teacher:
-            was_training = teacher.training
-            teacher.eval()
-
-            def predict(latents: torch.Tensor, timestep: torch.Tensor, embeds: torch.Tensor) -> torch.Tensor:
-                return self.layout.forward(teacher, latents, timestep, embeds, batch.history, batch.anchor)
-
-            try:
-                endpoint = self.denoiser.denoise(noise, predict, text, generator, is_first_chunk=False)
-            finally:
-                teacher.train(was_training)
-        return endpoint.float()
+        return self.teacher.endpoint(self.raw_model or model, batch, noise, generator)
 
     def loss(self, model: torch.nn.Module, batch: TrainingBatch, generator: torch.Generator) -> torch.Tensor:
         x0 = batch.target
