@@ -24,6 +24,7 @@ from helios_core.samplers.denoise import flux_shift
 from helios_core.training import TrainingBatch, load_train_config, train
 from helios_core.training.checkpoint import checkpoint_dirs
 from helios_core.training.stages.common import HistoryLayout
+from helios_core.training.stages.mid import downsample
 from helios_core.training.stages.pyramid_ode import PyramidOdeStage
 
 SHAPE = (2, 4, 9, 16, 16)  # (B, C, T, h, w): 4x4, 8x8, 16x16 latents over the three stages
