@@ -141,7 +141,7 @@ def test_bf16_vae_on_our_side_is_a_separate_copy_timed_on_its_own(decode):
                              device="cpu", with_diffusers=False,
                              overrides={**SMALL_CHUNKS, "runtime.vae_dtype": "bf16", "runtime.vae_decode": decode})
     run = result["ours"]["runs"][0]
-    assert result["vae"] == {"dtype": "bf16", "decode": decode}
+    assert result["vae"] == {"dtype": "bf16", "decode": decode, "norm": "auto"}
     assert run["chunks"] == 1 and len(run["per_chunk"]) == 1 and run["per_chunk"][0]["vae_s"] > 0
     assert result["model"]["vae_dtype"] == "float32"  # the shared VAE is untouched
 
