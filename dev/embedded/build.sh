@@ -4,6 +4,11 @@
 # Each phase skips itself when its output exists, so a second call can carry on where a first one stopped.
 # Time limits (seconds, env): VAE_SECONDS, BASE_SECONDS, MID_SECONDS, DISTILL_SECONDS. A training phase stopped by
 # its limit keeps its newest checkpoint (every 100 steps); the step it reached is in WORKDIR/logs/*.json lines.
+# Other knobs: VAE_FROM (copy this VAE folder instead of training one), MID_FROM (the mid stage's starting folder:
+# WORKDIR/base_model by default, WORKDIR/init to train the pyramid from scratch), BATCH, BASE_LR, MID_LR,
+# DATA_WORKERS (loop.data_workers), CAPTION_DROP (drop.caption_prob), EMA_DECAY (0 = off; exports use the EMA),
+# DISTILL_METHOD (ode | pyramid_ode), TEACHER_STEPS (e.g. [8,8,8]), TEACHER_CFG, QUALITY_PROMPTS/QUALITY_SECONDS
+# (phase "quality": the world bench of every exported model, on this machine's GPU).
 set -u
 W=${1:?work dir}
 mkdir -p "$W/logs"
@@ -24,7 +29,15 @@ publish() {  # copy a finished folder out as a tar file right away (PUBLISH=dir)
 }
 has() { [[ " $PHASES " == *" $1 "* ]]; }
 TRAIN_COMMON=(--set lora.enabled=false --set loop.gradient_checkpointing=false --set loop.checkpoint_every=100
-              --set loop.keep_last=2 --set loop.log_every=20 --set loop.seed=$SEED --set optim.weight_decay=0.01)
+              --set loop.keep_last=2 --set loop.log_every=20 --set loop.seed=$SEED --set optim.weight_decay=0.01
+              --set loop.data_workers=${DATA_WORKERS:-0} --set drop.caption_prob=${CAPTION_DROP:-0})
+EMA_DECAY=${EMA_DECAY:-0}
+EMA_ARGS=(--set ema.enabled=false); EXPORT_EMA=()
+# The average starts at EMA_START (steps): one that starts at step 0 keeps decay^steps of the random init, 42% after
+# 860 steps at 0.999, and its export made noise (the first run of 2026-11-23's fourth session).
+if [ "$EMA_DECAY" != "0" ]; then
+  EMA_ARGS=(--set ema.enabled=true --set ema.decay=$EMA_DECAY --set ema.start_step=${EMA_START:-200}); EXPORT_EMA=(--ema)
+fi
 
 train_stage() {  # name stage model seconds extra-args...
   local name=$1 stage=$2 model=$3 seconds=$(limit $4 ${RESERVE:-40}); shift 4
@@ -37,12 +50,16 @@ train_stage() {  # name stage model seconds extra-args...
   say "$name: exit $code ; last log line: $(tail -n 1 "$W/$name/log.jsonl" 2>/dev/null)"
   # 0: max_steps reached; 124: stopped by its time limit (the newest checkpoint is the result). Anything else failed.
   if [ $code -eq 0 ] || [ $code -eq 124 ]; then touch "$W/$name/done"; else tail -n 3 "$W/logs/$name.out"; fi
+  # The run's log goes out at once: a later phase that overruns the machine's time limit must not lose it.
+  [ -n "${PUBLISH:-}" ] && cp "$W/$name/log.jsonl" "$PUBLISH/${name}_log.jsonl" && cp "$W/logs/build.log" "$PUBLISH/"
 }
 
 export_stage() {  # name base-model scheduler
   local name=$1 base=$2 scheduler=$3
   [ -d "$W/${name}_model" ] && return
+  local ema=("${EXPORT_EMA[@]}"); [ "$name" = distilled ] && ema=()  # the distilled run keeps EMA off
   helios train export "$W/$name" --base "$base" --out "$W/${name}_model" --scheduler "$scheduler" --dtype bf16 \
+    "${ema[@]}" \
     >> "$W/logs/export.out" 2>&1 && say "exported $W/${name}_model" && publish "${name}_model"
 }
 
@@ -53,6 +70,9 @@ render_world() {
 }
 WORLD_PID=
 if has world && [ ! -f "$W/world/manifest.jsonl" ]; then render_world & WORLD_PID=$!; fi  # CPU work beside the VAE
+if [ -n "${VAE_FROM:-}" ] && [ ! -f "$W/vae/config.json" ]; then
+  cp -r "$VAE_FROM" "$W/vae" && say "vae: copied from $VAE_FROM"
+fi
 if has vae && [ ! -f "$W/vae/config.json" ]; then
   say "vae: training"
   python3 -m helios_core.embedded.train_vae --out "$W/vae" --steps ${VAE_STEPS:-1500} --seed $SEED --batch-size 12 \
@@ -72,21 +92,42 @@ if has prepare; then
     --workers 12 --device ${DEVICE:-cuda} --max-seq-len 64 > "$W/logs/prepare.out" 2>&1
   tar czf "${PUBLISH:-$W}/data.tgz" -C "$W" data/index.jsonl 2>/dev/null
   say "prepare: $(tail -n 1 "$W/logs/prepare.out")"
+  PREPARED_AT=$(date +%s); say "prepare took $(( PREPARED_AT - START )) s since the start"
 fi
 if has base; then
   train_stage base base "$W/init" ${BASE_SECONDS:-200} --set loop.max_steps=${BASE_STEPS:-20000} \
-    --set loop.batch_size=${BATCH:-16} --set optim.lr=4e-4 --set optim.warmup_steps=200
+    --set loop.batch_size=${BATCH:-16} --set optim.lr=${BASE_LR:-4e-4} --set optim.warmup_steps=200 "${EMA_ARGS[@]}"
   export_stage base "$W/init" unipc
 fi
 if has mid; then
-  train_stage mid mid "$W/base_model" ${MID_SECONDS:-150} --set loop.max_steps=${MID_STEPS:-20000} \
-    --set loop.batch_size=${BATCH:-16} --set optim.lr=2e-4 --set optim.warmup_steps=100
-  export_stage mid "$W/base_model" unipc3
+  MID_FROM=${MID_FROM:-$W/base_model}
+  train_stage mid mid "$MID_FROM" ${MID_SECONDS:-150} --set loop.max_steps=${MID_STEPS:-20000} \
+    --set loop.batch_size=${BATCH:-16} --set optim.lr=${MID_LR:-2e-4} --set optim.warmup_steps=100 "${EMA_ARGS[@]}"
+  export_stage mid "$MID_FROM" unipc3
 fi
 if has distilled; then
   train_stage distilled distilled "$W/mid_model" ${DISTILL_SECONDS:-150} --set loop.max_steps=${DISTILL_STEPS:-20000} \
-    --set loop.batch_size=${BATCH:-16} --set optim.lr=1e-4 --set optim.betas=[0.0,0.999] --set ema.enabled=false \
-    --set distill.teacher_guidance=1.0 --set distill.teacher_steps=[10,10,10]
-  export_stage distilled "$W/mid_model" dmd
+    --set loop.batch_size=${DISTILL_BATCH:-${BATCH:-16}} --set optim.lr=${DISTILL_LR:-1e-4} --set optim.betas=[0.0,0.999] \
+    --set ema.enabled=false \
+    --set distill.method=${DISTILL_METHOD:-ode} --set distill.teacher_guidance=${TEACHER_CFG:-1.0} \
+    --set distill.teacher_steps=${TEACHER_STEPS:-[10,10,10]} --set distill.teacher_cfg_zero_star=false \
+    --set distill.regression_weight=${REGRESSION_WEIGHT:-80}
+  export_stage distilled "$W/mid_model" keep  # the DMD tables the stage trained on: the folder's own
+fi
+if has quality; then  # the world bench of each exported model, sampled by its own preset on this machine's GPU
+  for name in ${QUALITY_MODELS:-mid distilled}; do
+    [ -d "$W/${name}_model" ] || continue
+    for spec in ${QUALITY_SPECS:-default}; do  # PRESET or PRESET:KEY=VALUE+KEY=VALUE
+      preset=${spec%%:*}; sets=(); [[ "$spec" == *:* ]] && IFS=+ read -ra kv <<< "${spec#*:}" && for x in "${kv[@]}"; do sets+=(--set "$x"); done
+      tag="${name}-${spec//[^A-Za-z0-9_.=-]/_}"
+      helios bench quality --world --model "$W/${name}_model" --preset "$preset" "${sets[@]}"  \
+        --prompts ${QUALITY_PROMPTS:-8} --seconds ${QUALITY_SECONDS:-20} --no-videos --out "$W/quality/$tag" \
+        > "$W/logs/quality-$tag.out" 2>&1
+      say "quality $tag: $(tail -n 1 "$W/logs/quality-$tag.out" | python3 -c 'import json, sys
+m = json.loads(sys.stdin.read())["models"][0]
+print({k: (round(v, 3) if isinstance(v, float) else v) for k, v in m.items() if k not in ("model", "checks")})' 2>&1 | cut -c1-700)"
+      [ -n "${PUBLISH:-}" ] && cp "$W/quality/$tag/world_quality.json" "$PUBLISH/quality-$tag.json" 2>/dev/null
+    done
+  done
 fi
 say "done: $PHASES"
