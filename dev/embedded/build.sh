@@ -27,6 +27,11 @@ publish() {  # copy a finished folder out as a tar file right away (PUBLISH=dir)
   [ -n "${PUBLISH:-}" ] && [ -d "$W/$1" ] && tar cf "$PUBLISH/$1.tar" --exclude="$1/vae" -C "$W" "$1" \
     && say "published $1 ($(du -h "$PUBLISH/$1.tar" | cut -f1))"
 }
+publish_logs() {  # every log, run log and quality JSON so far, in ONE file that each call rewrites: the device
+  # returns at most 8 files a call (a fourth-session run lost its model's tar to that limit), so model tars + this
+  [ -n "${PUBLISH:-}" ] || return 0
+  (cd "$W" && tar cf "$PUBLISH/logs.tar" logs $(ls -d */log.jsonl quality/*/world_quality.json data/index.jsonl 2>/dev/null))
+}
 has() { [[ " $PHASES " == *" $1 "* ]]; }
 TRAIN_COMMON=(--set lora.enabled=false --set loop.gradient_checkpointing=false --set loop.checkpoint_every=100
               --set loop.keep_last=2 --set loop.log_every=20 --set loop.seed=$SEED --set optim.weight_decay=0.01
@@ -51,7 +56,7 @@ train_stage() {  # name stage model seconds extra-args...
   # 0: max_steps reached; 124: stopped by its time limit (the newest checkpoint is the result). Anything else failed.
   if [ $code -eq 0 ] || [ $code -eq 124 ]; then touch "$W/$name/done"; else tail -n 3 "$W/logs/$name.out"; fi
   # The run's log goes out at once: a later phase that overruns the machine's time limit must not lose it.
-  [ -n "${PUBLISH:-}" ] && cp "$W/$name/log.jsonl" "$PUBLISH/${name}_log.jsonl" && cp "$W/logs/build.log" "$PUBLISH/"
+  publish_logs
 }
 
 export_stage() {  # name base-model scheduler
@@ -90,7 +95,6 @@ fi
 if has prepare; then
   helios data prepare "$W/world/manifest.jsonl" --out "$W/data" --model "$W/init" --height $H --width $WD \
     --workers 12 --device ${DEVICE:-cuda} --max-seq-len 64 > "$W/logs/prepare.out" 2>&1
-  tar czf "${PUBLISH:-$W}/data.tgz" -C "$W" data/index.jsonl 2>/dev/null
   say "prepare: $(tail -n 1 "$W/logs/prepare.out")"
   PREPARED_AT=$(date +%s); say "prepare took $(( PREPARED_AT - START )) s since the start"
 fi
@@ -126,8 +130,9 @@ if has quality; then  # the world bench of each exported model, sampled by its o
       say "quality $tag: $(tail -n 1 "$W/logs/quality-$tag.out" | python3 -c 'import json, sys
 m = json.loads(sys.stdin.read())["models"][0]
 print({k: (round(v, 3) if isinstance(v, float) else v) for k, v in m.items() if k not in ("model", "checks")})' 2>&1 | cut -c1-700)"
-      [ -n "${PUBLISH:-}" ] && cp "$W/quality/$tag/world_quality.json" "$PUBLISH/quality-$tag.json" 2>/dev/null
+      publish_logs
     done
   done
 fi
 say "done: $PHASES"
+publish_logs
