@@ -6,9 +6,11 @@
 # its limit keeps its newest checkpoint (every 100 steps); the step it reached is in WORKDIR/logs/*.json lines.
 # Other knobs: VAE_FROM (copy this VAE folder instead of training one), MID_FROM (the mid stage's starting folder:
 # WORKDIR/base_model by default, WORKDIR/init to train the pyramid from scratch), BATCH, BASE_LR, MID_LR,
-# DATA_WORKERS (loop.data_workers), CAPTION_DROP (drop.caption_prob), EMA_DECAY (0 = off; exports use the EMA),
-# DISTILL_METHOD (ode | pyramid_ode), TEACHER_STEPS (e.g. [8,8,8]), TEACHER_CFG, QUALITY_PROMPTS/QUALITY_SECONDS
-# (phase "quality": the world bench of every exported model, on this machine's GPU).
+# DATA_WORKERS (loop.data_workers), TRAIN_COMPILE (loop.compile, base and mid), CAPTION_DROP (drop.caption_prob),
+# EMA_DECAY (0 = off; exports use the EMA) and EMA_START, DISTILL_METHOD (ode | pyramid_ode), DISTILL_BATCH,
+# DISTILL_LR, TEACHER_STEPS (e.g. [8,8,8]), TEACHER_CFG, REGRESSION_WEIGHT, and QUALITY_MODELS / QUALITY_SPECS /
+# QUALITY_PROMPTS / QUALITY_SECONDS (phase "quality": the world bench of every exported model on this machine).
+# Outputs (PUBLISH=dir): one tar per exported model and one logs.tar, within the device's 8-files-a-call limit.
 set -u
 W=${1:?work dir}
 mkdir -p "$W/logs"
@@ -100,13 +102,15 @@ if has prepare; then
 fi
 if has base; then
   train_stage base base "$W/init" ${BASE_SECONDS:-200} --set loop.max_steps=${BASE_STEPS:-20000} \
-    --set loop.batch_size=${BATCH:-16} --set optim.lr=${BASE_LR:-4e-4} --set optim.warmup_steps=200 "${EMA_ARGS[@]}"
+    --set loop.batch_size=${BATCH:-16} --set optim.lr=${BASE_LR:-4e-4} --set optim.warmup_steps=200 "${EMA_ARGS[@]}" \
+    --set loop.compile=${TRAIN_COMPILE:-false}
   export_stage base "$W/init" unipc
 fi
 if has mid; then
   MID_FROM=${MID_FROM:-$W/base_model}
   train_stage mid mid "$MID_FROM" ${MID_SECONDS:-150} --set loop.max_steps=${MID_STEPS:-20000} \
-    --set loop.batch_size=${BATCH:-16} --set optim.lr=${MID_LR:-2e-4} --set optim.warmup_steps=100 "${EMA_ARGS[@]}"
+    --set loop.batch_size=${BATCH:-16} --set optim.lr=${MID_LR:-2e-4} --set optim.warmup_steps=100 "${EMA_ARGS[@]}" \
+    --set loop.compile=${TRAIN_COMPILE:-false}
   export_stage mid "$MID_FROM" unipc3
 fi
 if has distilled; then

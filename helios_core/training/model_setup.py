@@ -61,6 +61,9 @@ def load_transformer(model_path: Path, config: TrainConfig, device: torch.device
         transformer.float()
     if config.loop.gradient_checkpointing:
         transformer.enable_gradient_checkpointing()
+    if config.loop.compile:
+        # In place, per block (parameter names unchanged, so checkpoints and exports do not see it).
+        transformer.compile_repeated_blocks(fullgraph=True, dynamic=False)
     transformer.train()
     return LoadedModel(transformer, parts.scheduler_config, vae, parts.tokenizer)
 
