@@ -33,7 +33,8 @@ from diffusers import AutoencoderKLWan  # noqa: E402
 from diffusers.models.autoencoders.autoencoder_kl_wan import WanRMS_norm  # noqa: E402
 
 from helios_core.model.vae import to_uint8_video  # noqa: E402
-from helios_core.model.vae_fast import _rms_norm_into, decode_chunk_whole  # noqa: E402
+from helios_core.model.vae_fast import decode_chunk_whole  # noqa: E402
+from helios_core.model.vae_fast_ops import rms_norm_into  # noqa: E402
 
 LATENT_SHAPE = (1, 16, 9, 48, 80)  # one Helios chunk at 384x640
 LARGEST = (1, 96, 33, 384, 640)  # the decoder's last-stage activation: what each of its norms reads
@@ -97,7 +98,7 @@ def norm_alone() -> dict:
     gain = norm.gamma.float().reshape(-1) * norm.scale
 
     def reference() -> None:
-        _rms_norm_into(x, norm, out)
+        rms_norm_into(x, norm, out)
         F.silu(out, inplace=True)
 
     reference_ms = cuda_ms(reference)

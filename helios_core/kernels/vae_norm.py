@@ -2,7 +2,7 @@
 
 Every residual block of the Wan decoder normalises over channels (diffusers' WanRMS_norm: F.normalize, times
 sqrt(C) * gamma, plus an optional bias) and then applies SiLU, on its largest activations (33 x 384 x 640 x 96 at
-the last stage, 1.56 GB in bf16). The PyTorch reference (`vae_fast._rms_norm_into`, then F.silu) passes over that
+the last stage, 1.56 GB in bf16). The PyTorch reference (`vae_fast_ops.rms_norm_into`, then F.silu) passes over that
 tensor 5-6 times (a fp32 copy, the norm, the copy back, the scale, the bias, the SiLU); this kernel reads x once and
 writes silu(norm(x)) once, straight into the causal conv's padded input buffer.
 

@@ -22,9 +22,9 @@ each conv's padded input, whether the first frame was seen), which bounds memory
 Speed: activations stay in channels_last_3d, where oneDNN's conv and the channel-wise RMS norm are fastest on CPU,
 and CPU float32 convs call oneDNN directly: PyTorch's dispatch sends small 5-D convs (N*C*T*H <= 20480, i.e. all
 of a tiny VAE's) to a slow im2col kernel. The spatial upsampler's nearest-2x + 3x3 conv is folded into one 2x2
-conv per output phase (see `_upsample2x_conv3x3`). On a GPU, `fused_norm=True` turns each RMS norm + SiLU (5-6
+conv per output phase (see `upsample2x_conv3x3`). On a GPU, `fused_norm=True` turns each RMS norm + SiLU (5-6
 passes over the activation in PyTorch) into one Triton kernel that writes into the conv's padded input
-(helios_core.kernels.vae_norm; `_rms_norm_into` + F.silu stays as the reference and the fallback). Results equal
+(helios_core.kernels.vae_norm; `rms_norm_into` + F.silu stays as the reference and the fallback). Results equal
 diffusers' within float32 rounding (about 5e-6 on [-1, 1] outputs), not bit for bit; in float64 they agree to ~1e-15.
 
 Memory: a pass holds about three full-size activations of its largest stage at once (measured peak RSS 10.5 GB
@@ -52,8 +52,14 @@ from torch import nn
 
 from helios_core.errors import ConfigError
 from helios_core.kernels.backend import why_not_triton
+from helios_core.model.vae_fast_ops import (
+    CHANNELS_LAST,
+    conv3d,
+    is_nearest2x_then_conv3x3,
+    rms_norm_into,
+    upsample2x_conv3x3,
+)
 
-_CHANNELS_LAST = torch.channels_last_3d
 _FUSED_MAX_CHANNELS = 1024  # helios_core.kernels.vae_norm.MAX_CHANNELS (that module imports triton: not here)
 
 
@@ -107,24 +113,9 @@ def _unsupported_reason(vae: AutoencoderKLWan) -> str | None:
         upsampler = _upsampler_of(up)
         if upsampler is not None and upsampler.mode not in ("upsample2d", "upsample3d"):
             return f"unknown decoder resample mode {upsampler.mode!r}"
-        if upsampler is not None and not _is_nearest2x_then_conv3x3(upsampler.resample):
+        if upsampler is not None and not is_nearest2x_then_conv3x3(upsampler.resample):
             return "a decoder upsampler is not nearest 2x then a 3x3 conv (unknown diffusers layout)"
     return None
-
-
-def _is_nearest2x_then_conv3x3(layers: nn.Sequential) -> bool:
-    upsample, conv2d = layers
-    return (
-        isinstance(upsample, nn.Upsample)
-        and upsample.mode in ("nearest", "nearest-exact")  # equal for an integer scale
-        and tuple(upsample.scale_factor) == (2.0, 2.0)
-        and isinstance(conv2d, nn.Conv2d)
-        and conv2d.kernel_size == (3, 3)
-        and conv2d.padding == (1, 1)
-        and conv2d.stride == (1, 1)
-        and conv2d.dilation == (1, 1)
-        and conv2d.groups == 1
-    )
 
 
 class _CausalStream:
@@ -149,7 +140,7 @@ def _decode(
     per_pass = latent_frames if latent_frames_per_pass is None else min(latent_frames_per_pass, latent_frames)
     stream = _CausalStream(keep_history=per_pass < latent_frames, fused_norm=fused_norm)
     # post_quant_conv is 1x1x1: frame-wise, and diffusers applies it to the whole clip too.
-    x = _conv(latents.contiguous(memory_format=_CHANNELS_LAST), vae.post_quant_conv)
+    x = _conv(latents.contiguous(memory_format=CHANNELS_LAST), vae.post_quant_conv)
     passes = []
     for start in range(0, latent_frames, per_pass):
         passes.append(_decoder_pass(x[:, :, start : start + per_pass], vae.decoder, stream))
@@ -173,7 +164,7 @@ def _decoder_pass(x: torch.Tensor, decoder: nn.Module, stream: _CausalStream) ->
     for attention, resnet in zip(mid.attentions, mid.resnets[1:]):
         if attention is not None:
             # Single-head attention within each frame: diffusers' module already handles any number of frames.
-            x = attention(x).contiguous(memory_format=_CHANNELS_LAST)
+            x = attention(x).contiguous(memory_format=CHANNELS_LAST)
         x = _residual_block(x, resnet, stream)
     for up_block in decoder.up_blocks:
         # Only the residual (Wan 2.2) block needs its input again, for its frame-duplicating shortcut.
@@ -212,41 +203,7 @@ def _resample(x: torch.Tensor, resample: WanResample, stream: _CausalStream) -> 
         x = _temporal_upsample(x, resample, stream)
     if x.dtype == torch.float64:
         x = x.float().double()  # diffusers' WanUpsample interpolates in float32 (a no-op for narrower dtypes)
-    return _upsample2x_conv3x3(x, resample.resample[1])  # resample = (WanUpsample 2x nearest-exact, Conv2d 3x3)
-
-
-# Nearest 2x upsampling then a 3x3 conv equals, for each output phase (row parity a, column parity b), a 2x2 conv
-# on the original frame: output row 2i+a reads upsampled rows 2i+a-1..2i+a+1, i.e. original rows (i-1, i, i) for
-# a=0 and (i, i, i+1) for a=1, so the 3 kernel rows fold into 2. One conv with 4x the output channels and a 2x2
-# kernel then does 16 multiply-adds per output pixel and channel pair instead of 36, and the 4x larger upsampled
-# input is never built. Folding sums kernel taps: equal to diffusers' result within float32 rounding.
-_PHASE_FOLD = torch.tensor([[[1.0, 0.0, 0.0], [0.0, 1.0, 1.0]], [[1.0, 1.0, 0.0], [0.0, 0.0, 1.0]]])
-
-
-def _upsample2x_conv3x3(x: torch.Tensor, conv2d: nn.Conv2d) -> torch.Tensor:
-    batch, _, frames, height, width = x.shape
-    out_channels = conv2d.out_channels
-    fold = _PHASE_FOLD.to(dtype=conv2d.weight.dtype, device=conv2d.weight.device)
-    # (row phase a, column phase b, out, in, 2, 2), flattened to out channels ordered (a, b, out).
-    phase_weight = torch.einsum("aik,ockl,bjl->abocij", fold, conv2d.weight, fold)
-    phase_weight = phase_weight.reshape(4 * out_channels, -1, 1, 2, 2)
-    phase_bias = conv2d.bias.repeat(4) if conv2d.bias is not None else None
-    # Padding 1 gives (H+1, W+1) outputs; output index p covers original rows p-1 and p, so phase a starts at a.
-    phases = _conv3d(x, phase_weight, phase_bias, padding=[0, 1, 1], stride=[1, 1, 1], dilation=[1, 1, 1], groups=1)
-    phases = phases.permute(0, 2, 3, 4, 1).view(batch, frames, height + 1, width + 1, 2, 2, out_channels)
-    out = torch.empty(
-        (batch, out_channels, frames, 2 * height, 2 * width),
-        dtype=x.dtype,
-        device=x.device,
-        memory_format=_CHANNELS_LAST,
-    )
-    interleaved = out.permute(0, 2, 3, 4, 1).view(batch, frames, height, 2, width, 2, out_channels)
-    for row_phase in (0, 1):
-        for col_phase in (0, 1):
-            interleaved[:, :, :, row_phase, :, col_phase].copy_(
-                phases[:, :, row_phase : row_phase + height, col_phase : col_phase + width, row_phase, col_phase]
-            )
-    return out
+    return upsample2x_conv3x3(x, resample.resample[1])  # resample = (WanUpsample 2x nearest-exact, Conv2d 3x3)
 
 
 def _temporal_upsample(x: torch.Tensor, resample: WanResample, stream: _CausalStream) -> torch.Tensor:
@@ -260,7 +217,7 @@ def _temporal_upsample(x: torch.Tensor, resample: WanResample, stream: _CausalSt
         (batch, channels, int(keep_first) + 2 * rest_frames, height, width),
         dtype=x.dtype,
         device=x.device,
-        memory_format=_CHANNELS_LAST,
+        memory_format=CHANNELS_LAST,
     )
     if keep_first:
         out[:, :, :1].copy_(x[:, :, :1])
@@ -295,7 +252,7 @@ def _activated_padded(
         _fused_norm_module().rms_norm_silu_into(x, _norm_gain(norm, stream), norm.bias, activated)
         return padded
     # The reference (PyTorch): 5-6 passes over the activation where the kernel makes one read and one write.
-    _rms_norm_into(x, norm, activated)
+    rms_norm_into(x, norm, activated)
     F.silu(activated, inplace=True)
     if active_dropout:
         activated.copy_(dropout(activated))
@@ -332,7 +289,7 @@ def _padded_input(x: torch.Tensor, conv: WanCausalConv3d, stream: _CausalStream)
     shape = torch.Size((batch, channels, time_pad + frames, height, width))
     padded = stream.spare_buffers.pop((shape, x.dtype, x.device), None)
     if padded is None:
-        padded = torch.empty(shape, dtype=x.dtype, device=x.device, memory_format=_CHANNELS_LAST)
+        padded = torch.empty(shape, dtype=x.dtype, device=x.device, memory_format=CHANNELS_LAST)
     if time_pad:
         previous = stream.history.get(conv)
         if previous is None:
@@ -354,33 +311,6 @@ def _finish_causal_conv(padded: torch.Tensor, conv: WanCausalConv3d, stream: _Ca
 def _conv(x: torch.Tensor, conv: WanCausalConv3d) -> torch.Tensor:
     """The conv with only its spatial padding: the causal time padding is already in x."""
     padding = [0, conv._padding[2], conv._padding[0]]
-    return _conv3d(x, conv.weight, conv.bias, padding, list(conv.stride), list(conv.dilation), conv.groups)
+    return conv3d(x, conv.weight, conv.bias, padding, list(conv.stride), list(conv.dilation), conv.groups)
 
 
-def _conv3d(
-    x: torch.Tensor,
-    weight: torch.Tensor,
-    bias: torch.Tensor | None,
-    padding: list[int],
-    stride: list[int],
-    dilation: list[int],
-    groups: int,
-) -> torch.Tensor:
-    if x.device.type == "cpu" and x.dtype == torch.float32 and torch.backends.mkldnn.is_available():
-        if torch.backends.mkldnn.enabled:
-            # F.conv3d would route a small input to PyTorch's slow im2col kernel (see the module docstring).
-            return torch.ops.aten.mkldnn_convolution(x, weight, bias, padding, stride, dilation, groups)
-    return F.conv3d(x, weight, bias, stride, padding, dilation, groups)
-
-
-def _rms_norm_into(x: torch.Tensor, norm: WanRMS_norm, out: torch.Tensor) -> None:
-    """WanRMS_norm (channel-first, 5-D): F.normalize over channels, times sqrt(C) * gamma, plus bias; into `out`."""
-    if x.dtype in (torch.float16, torch.bfloat16):  # diffusers normalises half precision in float32
-        out.copy_(F.normalize(x.float(), dim=1))
-    else:
-        # F.normalize is x / max(||x||, 1e-12); written out so the quotient lands in `out` without a temporary.
-        denominator = torch.linalg.vector_norm(x, dim=1, keepdim=True).clamp_min_(1e-12)
-        torch.div(x, denominator, out=out)
-    out.mul_(norm.scale * norm.gamma)
-    if isinstance(norm.bias, torch.Tensor):
-        out.add_(norm.bias)

@@ -1,5 +1,5 @@
 """The fused RMS norm + SiLU kernel of the whole-chunk VAE decode against its PyTorch reference (vae_fast's
-`_rms_norm_into` + F.silu, i.e. diffusers' WanRMS_norm then SiLU), written into a causally padded buffer."""
+`rms_norm_into` + F.silu, i.e. diffusers' WanRMS_norm then SiLU), written into a causally padded buffer."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from diffusers.models.autoencoders.autoencoder_kl_wan import WanRMS_norm
 
-from helios_core.model.vae_fast import _rms_norm_into
+from helios_core.model.vae_fast_ops import rms_norm_into
 
 PAD = 2  # a time kernel of 3: the padded buffer has 2 frames before the activation
 
@@ -40,7 +40,7 @@ def _padded_target(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 def _reference(x: torch.Tensor, norm: WanRMS_norm) -> torch.Tensor:
     out = torch.empty_like(x)
-    _rms_norm_into(x, norm, out)
+    rms_norm_into(x, norm, out)
     return F.silu(out)
 
 
