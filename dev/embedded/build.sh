@@ -119,7 +119,7 @@ if has distilled; then
     --set ema.enabled=false \
     --set distill.method=${DISTILL_METHOD:-ode} --set distill.teacher_guidance=${TEACHER_CFG:-1.0} \
     --set distill.teacher_steps=${TEACHER_STEPS:-[10,10,10]} --set distill.teacher_cfg_zero_star=false \
-    --set distill.regression_weight=${REGRESSION_WEIGHT:-80}
+    --set distill.regression_weight=${REGRESSION_WEIGHT:-80} --set loop.checkpoint_every=20  # short runs: each step is slow
   export_stage distilled "$W/mid_model" keep  # the DMD tables the stage trained on: the folder's own
 fi
 if has quality; then  # the world bench of each exported model, sampled by its own preset on this machine's GPU
