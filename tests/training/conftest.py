@@ -16,6 +16,18 @@ import torch
 
 SIZE = 64
 SEQUENCE_LENGTH = 16  # text tokens: the tiny text encoder is 32 wide, so a short sequence keeps shards small
+# LoRA settings of the tests that compare two ways of running the same steps (data workers, compiled blocks).
+PAIRED_RUN = {"lora.rank": 4, "lora.alpha": 4, "optim.lr": 1e-3, "loop.batch_size": 2, "loop.checkpoint_every": 100,
+              "loop.gradient_checkpointing": False}
+
+
+def final_trainables(out_dir: Path) -> dict[str, torch.Tensor]:
+    """The trainable tensors of a run's newest checkpoint."""
+    from safetensors.torch import load_file
+
+    from helios_core.training.checkpoint import checkpoint_dirs
+
+    return load_file(checkpoint_dirs(out_dir)[-1] / "trainable.safetensors")
 
 
 def moving_square_frames(num_frames: int, seed: int) -> np.ndarray:

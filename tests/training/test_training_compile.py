@@ -6,18 +6,13 @@ from pathlib import Path
 
 import pytest
 import torch
-from safetensors.torch import load_file
+
+from conftest import PAIRED_RUN, final_trainables
 
 from helios_core.errors import ConfigError
 from helios_core.training import load_train_config, train
-from helios_core.training.checkpoint import checkpoint_dirs
 
-TINY = {"lora.rank": 4, "lora.alpha": 4, "optim.lr": 1e-3, "loop.batch_size": 2, "loop.checkpoint_every": 100,
-        "loop.gradient_checkpointing": False, "loop.max_steps": 2}
-
-
-def final_trainables(out_dir: Path) -> dict[str, torch.Tensor]:
-    return load_file(checkpoint_dirs(out_dir)[-1] / "trainable.safetensors")
+TINY = {**PAIRED_RUN, "loop.max_steps": 2}
 
 
 def test_compiled_blocks_train_like_the_eager_path(tiny_model_dir: Path, prepared_dir: Path, tmp_path: Path):

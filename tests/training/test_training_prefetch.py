@@ -7,20 +7,15 @@ from pathlib import Path
 
 import pytest
 import torch
-from safetensors.torch import load_file
+
+from conftest import PAIRED_RUN, final_trainables
 
 from helios_core.errors import ConfigError
 from helios_core.training import load_train_config, train
 from helios_core.training import trainer as trainer_module
-from helios_core.training.checkpoint import checkpoint_dirs
 from helios_core.training.prefetch import BatchPrefetcher
 
-TINY = {"lora.rank": 4, "lora.alpha": 4, "optim.lr": 1e-3, "loop.batch_size": 2, "loop.checkpoint_every": 100,
-        "loop.gradient_checkpointing": False}
-
-
-def final_trainables(out_dir: Path) -> dict[str, torch.Tensor]:
-    return load_file(checkpoint_dirs(out_dir)[-1] / "trainable.safetensors")
+TINY = {**PAIRED_RUN}
 
 
 def assert_same_tensors(left: dict[str, torch.Tensor], right: dict[str, torch.Tensor]) -> None:
