@@ -60,7 +60,6 @@ from helios_core.model.vae_fast_ops import (
     upsample2x_conv3x3,
 )
 
-_FUSED_MAX_CHANNELS = 1024  # helios_core.kernels.vae_norm.MAX_CHANNELS (that module imports triton: not here)
 
 
 def supports_whole_chunk(vae: AutoencoderKLWan) -> bool:
@@ -264,8 +263,9 @@ def _fused_norm_problem(x: torch.Tensor, out: torch.Tensor) -> str | None:
     problem = why_not_triton(x, out)  # CUDA (or the interpreter), an importable Triton, fp32 / bf16 / fp16
     if problem is not None:
         return problem
-    if x.stride(1) != 1 or out.stride(1) != 1 or x.shape[1] > _FUSED_MAX_CHANNELS:
-        return f"the kernel takes contiguous channels, at most {_FUSED_MAX_CHANNELS}"
+    limit = _fused_norm_module().MAX_CHANNELS  # Triton imports (checked above), so the kernel module may load
+    if x.stride(1) != 1 or out.stride(1) != 1 or x.shape[1] > limit:
+        return f"the kernel takes contiguous channels, at most {limit}"
     return None
 
 
