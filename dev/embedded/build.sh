@@ -54,6 +54,14 @@ train_stage() {  # name stage model seconds extra-args...
   timeout -s INT "$seconds" helios train --stage "$stage" --model "$model" --data "$W/data" --out "$W/$name" \
     --resume "${TRAIN_COMMON[@]}" "$@" > "$W/logs/$name.out" 2>&1
   local code=$?
+  if [ $code -ne 0 ] && [ $code -ne 124 ] && [[ " $* " == *"loop.compile=true"* ]]; then
+    # A compiled run that failed (not one stopped by its limit) goes on eagerly from its newest checkpoint.
+    say "$name: exit $code with loop.compile=true ($(tail -n 1 "$W/logs/$name.out" | cut -c1-200)); again eagerly"
+    seconds=$(limit $seconds ${RESERVE:-40})
+    timeout -s INT "$seconds" helios train --stage "$stage" --model "$model" --data "$W/data" --out "$W/$name" \
+      --resume "${TRAIN_COMMON[@]}" "$@" --set loop.compile=false >> "$W/logs/$name.out" 2>&1
+    code=$?
+  fi
   say "$name: exit $code ; last log line: $(tail -n 1 "$W/$name/log.jsonl" 2>/dev/null)"
   # 0: max_steps reached; 124: stopped by its time limit (the newest checkpoint is the result). Anything else failed.
   if [ $code -eq 0 ] || [ $code -eq 124 ]; then touch "$W/$name/done"; else tail -n 3 "$W/logs/$name.out"; fi
