@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 from diffusers import AutoencoderKLWan
+from diffusers.utils.torch_utils import randn_tensor
 
 from helios_core.errors import ConfigError
 from helios_core.kernels.backend import triton_import_error
@@ -58,7 +59,24 @@ class LatentCodec:
     def encode(self, pixels: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
         """(B, 3, T, H, W) in [-1, 1] -> normalised latents (B, C, 1 + (T-1)/4, H/8, W/8), float32."""
         pixels = pixels.to(device=self.device, dtype=self.dtype)
-        latents = self.vae.encode(pixels).latent_dist.sample(generator=generator)
+        return self._normalise(self.vae.encode(pixels).latent_dist.sample(generator=generator))
+
+    @torch.no_grad()
+    def encode_many(self, pieces: list[torch.Tensor], generators: list[torch.Generator | None]) -> list[torch.Tensor]:
+        """Several pixel batches of one frame count through ONE VAE call; piece i's posterior sample is drawn from
+        generators[i] as `encode` draws it, so each result equals `encode(pieces[i], generators[i])` within the
+        VAE's batch rounding. A small VAE on a GPU is bound by kernel launches (diffusers' encoder loops over the
+        frames in groups of four), which one call for many clips divides among them."""
+        sizes = [piece.shape[0] for piece in pieces]
+        pixels = torch.cat(pieces).to(device=self.device, dtype=self.dtype)
+        posterior = self.vae.encode(pixels).latent_dist
+        results = []
+        for mean, std, generator in zip(posterior.mean.split(sizes), posterior.std.split(sizes), generators):
+            noise = randn_tensor(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
+            results.append(self._normalise(mean + std * noise))
+        return results
+
+    def _normalise(self, latents: torch.Tensor) -> torch.Tensor:
         mean, std = self.latents_mean.to(latents), self.latents_std.to(latents)
         # Same arithmetic as the reference (multiply by 1/std), so fp32 results match it bit for bit.
         return ((latents - mean) * (1.0 / std)).float()

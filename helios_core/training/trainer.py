@@ -267,6 +267,7 @@ def train(config: TrainConfig, *, model_path: Path, data_dir: Path, out_dir: Pat
         batch, random = next_batch()
         distilled = isinstance(stage, (DistilledStage, PyramidOdeStage, DmdStage))
         loss = stage.loss(model, batch, generator if distilled else random)
+        step_metrics = dict(getattr(stage, "last_metrics", {}))  # before a caption probe reruns the loss
         accelerator.backward(loss)
         grad_norm = accelerator.clip_grad_norm_(list(trainables.values()), config.optim.grad_clip)
         optimizer.step()
@@ -289,7 +290,7 @@ def train(config: TrainConfig, *, model_path: Path, data_dir: Path, out_dir: Pat
                                             or videos or probe):
             with (out_dir / LOG_FILE).open("a", encoding="utf-8") as log:
                 entry = {"step": step, "loss": loss_value, "lr": lr, "grad_norm": info.grad_norm,
-                         "seconds": info.seconds, **getattr(stage, "last_metrics", {})}
+                         "seconds": info.seconds, **step_metrics}
                 if videos:
                     entry["validation_videos"] = videos
                 if probe:

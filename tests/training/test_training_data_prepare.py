@@ -105,3 +105,38 @@ def test_different_settings_in_one_folder_are_refused(prepared_dir: Path, tmp_pa
         prepare_dataset(manifest, prepared_dir, model_path=tiny_model_dir, height=128, width=SIZE,
                         max_sequence_length=SEQUENCE_LENGTH)
     assert not (prepared_dir / "shards" / "x.safetensors").exists()
+
+
+def test_clips_sharing_one_vae_call_get_their_own_latents(tmp_path: Path, video_dir: Path, tiny_model_dir: Path):
+    """A GPU groups clips into one VAE call; each clip's shard must be what it gets when encoded alone (within the
+    VAE's batch rounding), and a broken clip in the middle of a group must not shift the others' draws."""
+    manifest = write_manifest(tmp_path / "m.jsonl", [
+        {"path": str(video_dir / "a.mp4"), "caption": "a red square moves right"},
+        {"path": str(tmp_path / "missing.mp4"), "caption": "gone"},
+        {"path": str(video_dir / "b.mp4"), "caption": "a blue square moves down"},
+        {"path": str(video_dir / "c.mp4"), "caption": "a green square moves"},
+    ])
+    kwargs = {"model_path": tiny_model_dir, "height": SIZE, "width": SIZE, "max_sequence_length": SEQUENCE_LENGTH,
+              "storage_dtype": "float32"}
+    alone = prepare_dataset(manifest, tmp_path / "alone", encode_pixel_budget=0, **kwargs)
+    grouped = prepare_dataset(manifest, tmp_path / "grouped", encode_pixel_budget=10**9, **kwargs)
+    assert alone.prepared == grouped.prepared and len(grouped.prepared) == 3 and len(grouped.skipped) == 1
+    alone_index, grouped_index = read_index(tmp_path / "alone")[0], read_index(tmp_path / "grouped")[0]
+    for key, record in alone_index.items():
+        assert grouped_index[key]["num_chunks"] == record["num_chunks"]
+        with safe_open(tmp_path / "alone" / record["shard"], framework="pt") as left, \
+                safe_open(tmp_path / "grouped" / grouped_index[key]["shard"], framework="pt") as right:
+            for name in ("latents", "first_frame", "text"):
+                torch.testing.assert_close(right.get_tensor(name), left.get_tensor(name), rtol=1e-4, atol=1e-5)
+
+
+def test_encode_many_draws_each_piece_from_its_own_generator(tiny_model_dir: Path):
+    codec = LatentCodec(load_model_folder(tiny_model_dir, dtype=torch.float32, load_text_encoder=False).vae)
+    pieces = [pixels_from_uint8(moving_square_frames(33, seed)) for seed in (0, 1)]
+    pieces[1] = torch.cat([pieces[1], pieces[1].flip(2)])  # pieces may hold several windows
+    together = codec.encode_many(pieces, [torch.Generator().manual_seed(s) for s in (5, 6)])
+    for piece, seed, result in zip(pieces, (5, 6), together):
+        torch.testing.assert_close(result, codec.encode(piece, torch.Generator().manual_seed(seed)),
+                                   rtol=1e-4, atol=1e-5)
+    swapped = codec.encode_many(pieces, [torch.Generator().manual_seed(s) for s in (6, 5)])
+    assert not torch.allclose(swapped[0], together[0], atol=1e-3)  # the draws really come from the generators

@@ -38,7 +38,9 @@ def test_each_stage_lowers_its_fixed_validation_loss(stage: str, tiny_model_dir:
     log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     assert [entry["step"] for entry in log] == list(range(1, config.loop.max_steps + 1))
     assert all(entry["lr"] == config.optim.lr for entry in log)
-
+    if stage == "mid":  # each line names the pyramid level its step trained (steps' costs differ 16x by level)
+        levels = [entry["level"] for entry in log]
+        assert set(levels) == {0, 1, 2}, levels
 
 
 def test_resume_after_a_kill_repeats_the_uninterrupted_loss_curve_bit_for_bit(tiny_model_dir: Path,

@@ -49,12 +49,14 @@ class MidStage:
         self.timestep_ranges = [(float(scheduler.timesteps_per_stage[k].min()),
                                  float(scheduler.timesteps_per_stage[k].max())) for k in range(p.num_stages)]
         self.ratios = torch.tensor(p.sample_ratios, dtype=torch.float64)
+        self.last_metrics: dict[str, int] = {}
 
     def pick_stage(self, generator: torch.Generator) -> int:
         return int(torch.multinomial(self.ratios, 1, generator=generator))
 
     def loss(self, model: torch.nn.Module, batch: TrainingBatch, random: Random) -> torch.Tensor:
         k = self.pick_stage(batch_generator(random))  # one level for the global batch: the same on every rank
+        self.last_metrics = {"level": k}  # logged: a step's cost depends on its level (16x the tokens at full size)
         num_stages = self.config.pyramid.num_stages
         factor = 2 ** (num_stages - 1 - k)
         x0 = batch.target
