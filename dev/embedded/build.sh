@@ -9,7 +9,8 @@
 # DATA_WORKERS (loop.data_workers), TRAIN_COMPILE (loop.compile, base and mid), CAPTION_DROP (drop.caption_prob),
 # EMA_DECAY (0 = off; exports use the EMA) and EMA_START, DISTILL_METHOD (ode | pyramid_ode), DISTILL_BATCH,
 # DISTILL_LR, TEACHER_STEPS (e.g. [8,8,8]), TEACHER_CFG, REGRESSION_WEIGHT, and QUALITY_MODELS / QUALITY_SPECS /
-# QUALITY_PROMPTS / QUALITY_SECONDS (phase "quality": the world bench of every exported model on this machine).
+# QUALITY_PROMPTS / QUALITY_SECONDS (phase "quality": the world bench of every exported model on this machine; phase
+# "vaeceiling": the same bench of the world's clips through the VAE). VAE knobs: VAE_BATCH, VAE_FRAMES, VAE_LR, VAE_FIT.
 # Outputs (PUBLISH=dir): one tar per exported model and one logs.tar, within the device's 8-files-a-call limit.
 set -u
 W=${1:?work dir}
@@ -90,11 +91,20 @@ if [ -n "${VAE_FROM:-}" ] && [ ! -f "$W/vae/config.json" ]; then
 fi
 if has vae && [ ! -f "$W/vae/config.json" ]; then
   say "vae: training"
-  python3 -m helios_core.embedded.train_vae --out "$W/vae" --steps ${VAE_STEPS:-1500} --seed $SEED --batch-size 12 \
-    --num-workers 12 --learning-rate 1.5e-3 --warmup-steps 150 --max-train-seconds ${VAE_SECONDS:-200} \
-    > "$W/logs/vae.out" 2>&1
+  # VAE_FIT (s): fit the whole schedule, cosine decay included, into that long (train_log.json records the step count
+  # it chose: pass it as VAE_STEPS with VAE_FIT=0 to repeat the run without a clock).
+  python3 -m helios_core.embedded.train_vae --out "$W/vae" --steps ${VAE_STEPS:-1500} --seed $SEED \
+    --batch-size ${VAE_BATCH:-12} --clip-frames ${VAE_FRAMES:-17,33} --num-workers 12 \
+    --learning-rate ${VAE_LR:-1.5e-3} --warmup-steps 150 --fit-seconds ${VAE_FIT:-0} \
+    --max-train-seconds ${VAE_SECONDS:-200} > "$W/logs/vae.out" 2>&1
   say "vae: $(tail -n 1 "$W/logs/vae.out")"
   publish vae
+fi
+if has vaeceiling; then  # the world bench of the world's own clips through this VAE: what no transformer can beat
+  python3 dev/embedded/vae_ceiling.py "$W/vae" --prompts ${QUALITY_PROMPTS:-5} --seconds ${QUALITY_SECONDS:-10} \
+    --out "$W/quality/vae_ceiling" > "$W/logs/vae_ceiling.out" 2>&1
+  say "vae ceiling: $(tail -n 1 "$W/logs/vae_ceiling.out" | cut -c1-600)"
+  publish_logs
 fi
 if has init && [ ! -d "$W/init" ]; then
   python3 -m helios_core.embedded.init_folder --vae "$W/vae" --out "$W/init" --transformer-seed $SEED \
@@ -103,8 +113,12 @@ if has init && [ ! -d "$W/init" ]; then
 fi
 [ -n "$WORLD_PID" ] && wait $WORLD_PID
 if has prepare; then
-  helios data prepare "$W/world/manifest.jsonl" --out "$W/data" --model "$W/init" --height $H --width $WD \
-    --workers 12 --device ${DEVICE:-cuda} --max-seq-len 64 > "$W/logs/prepare.out" 2>&1
+  # PREPARE_PROFILE=1: under cProfile (the main thread), its 40 costliest calls in logs/prepare_profile.txt
+  PROFILE=(); [ -n "${PREPARE_PROFILE:-}" ] && PROFILE=(-m cProfile -o "$W/logs/prepare.prof")
+  python3 "${PROFILE[@]}" -m helios_cli data prepare "$W/world/manifest.jsonl" --out "$W/data" --model "$W/init" \
+    --height $H --width $WD --workers 12 --device ${DEVICE:-cuda} --max-seq-len 64 > "$W/logs/prepare.out" 2>&1
+  [ -n "${PREPARE_PROFILE:-}" ] && python3 -c "import pstats, sys; pstats.Stats(sys.argv[1]).sort_stats('cumtime').print_stats(40)" \
+    "$W/logs/prepare.prof" > "$W/logs/prepare_profile.txt" 2>&1
   say "prepare: $(tail -n 1 "$W/logs/prepare.out")"
   PREPARED_AT=$(date +%s); say "prepare took $(( PREPARED_AT - START )) s since the start"
 fi

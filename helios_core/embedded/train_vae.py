@@ -61,6 +61,10 @@ class VaeTrainSettings:
     crop: tuple[int, int] | None = None  # train on windows of this size cut from height x width renders
     init_from: str | None = None  # start from this saved AutoencoderKLWan folder instead of random weights
     max_train_seconds: float = 0.0  # > 0: stop training early after this long (a safety net for time-limited runs)
+    # > 0: fit the whole schedule (warm-up, cosine decay to its end) into about this many seconds of training: the
+    # step rate is measured over steps FIT_PROBE_START..FIT_PROBE_END, then the run's length is fixed in steps (at
+    # most `steps`) and logged, so a rerun with `--steps` that number repeats it without a clock.
+    fit_seconds: float = 0.0
     device: str = "cuda" if torch.cuda.is_available() else "cpu"
     vae_config: dict = field(default_factory=embedded_vae_config)
 
@@ -73,10 +77,14 @@ class VaeTrainResult:
     latents_std: list[float]
     heldout_psnr: float
     seconds: dict[str, float]
+    planned_steps: int = 0  # the schedule's length: `steps`, or what `fit_seconds` chose
+    final_lr: float = 0.0  # the learning rate of the last step taken
 
 
-def train_vae(settings: VaeTrainSettings, on_progress: Callable[[str], None] | None = None) -> VaeTrainResult:
-    """Train a VAE from scratch; returns it (eval mode, fp32, measured latents_mean/std set in its config)."""
+def train_vae(settings: VaeTrainSettings, on_progress: Callable[[str], None] | None = None,
+              clock: Callable[[], float] = time.perf_counter) -> VaeTrainResult:
+    """Train a VAE from scratch; returns it (eval mode, fp32, measured latents_mean/std set in its config).
+    `clock` times the run (and `fit_seconds`' step rate); tests pass a fake one."""
     _check(settings)
     report = on_progress or (lambda _line: None)
     device = torch.device(settings.device)
@@ -92,7 +100,8 @@ def train_vae(settings: VaeTrainSettings, on_progress: Callable[[str], None] | N
         _start_nearly_deterministic(vae, settings.initial_logvar)
     vae = vae.to(device).train()
     optimizer = torch.optim.AdamW(vae.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: _lr_factor(step, settings))
+    plan = {"steps": settings.steps}  # fit_seconds may shorten it once the step rate is known
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: _lr_factor(step, settings, plan["steps"]))
     noise = torch.Generator(device).manual_seed(settings.seed)
     batches = TrainBatches(settings.seed, settings.steps, settings.batch_size, settings.clip_frames,
                            settings.height, settings.width, settings.crop)
@@ -100,10 +109,21 @@ def train_vae(settings: VaeTrainSettings, on_progress: Callable[[str], None] | N
                                          worker_init_fn=_quiet_worker, persistent_workers=False,
                                          prefetch_factor=4 if settings.num_workers else None)
     losses: list[float] = []
-    started = time.perf_counter()
+    started = clock()
     waited, fetch_started = 0.0, started  # time spent waiting for rendered batches (is rendering the bottleneck?)
+    final_lr = 0.0
     for step, pixels in enumerate(loader):
-        waited += time.perf_counter() - fetch_started
+        waited += clock() - fetch_started
+        if step == FIT_PROBE_START:
+            probe_started = clock()
+        if settings.fit_seconds > 0 and step == FIT_PROBE_END:
+            plan["steps"] = _fitted_steps(settings, step, clock() - started,
+                                          (FIT_PROBE_END - FIT_PROBE_START) / (clock() - probe_started))
+            report(f"fitting the schedule into {settings.fit_seconds:.0f} s: {plan['steps']} steps")
+            # This step's rate was set under the old length: recompute it, as a rerun with --steps would have it.
+            for group, base_lr in zip(optimizer.param_groups, schedule.base_lrs):
+                group["lr"] = base_lr * _lr_factor(step, settings, plan["steps"])
+        final_lr = optimizer.param_groups[0]["lr"]
         pixels = pixels.to(device, non_blocking=True)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
             mean, logvar = encode_moments(vae, pixels)
@@ -115,25 +135,28 @@ def train_vae(settings: VaeTrainSettings, on_progress: Callable[[str], None] | N
         optimizer.step()
         schedule.step()
         losses.append(float(loss.detach()))
-        if step % 50 == 0 or step == settings.steps - 1:
-            rate = (step + 1) / (time.perf_counter() - started)
-            report(f"step {step + 1}/{settings.steps} loss {losses[-1]:.4f} (l1 {parts['l1']:.4f} grad "
+        if step % 50 == 0 or step == plan["steps"] - 1:
+            rate = (step + 1) / (clock() - started)
+            report(f"step {step + 1}/{plan['steps']} loss {losses[-1]:.4f} (l1 {parts['l1']:.4f} grad "
                    f"{parts['grad']:.4f} kl {parts['kl']:.1f}) frames {pixels.shape[2]} {rate:.2f} steps/s, "
                    f"{waited:.0f} s waiting for data")
-        fetch_started = time.perf_counter()
+        fetch_started = clock()
+        if step + 1 >= plan["steps"]:
+            break
         if settings.max_train_seconds > 0 and fetch_started - started > settings.max_train_seconds:
             report(f"stopping after step {step + 1} of {settings.steps}: --max-train-seconds reached")
             break
-    train_seconds = time.perf_counter() - started
+    train_seconds = clock() - started
     vae.eval()
-    started = time.perf_counter()
+    started = clock()
     latents_mean, latents_std = latent_statistics(vae, _measure_batches(settings, "stats"), settings.seed)
     vae.register_to_config(latents_mean=latents_mean, latents_std=latents_std)
     heldout_psnr = reconstruction_psnr(vae, _measure_batches(settings, "eval"))
     report(f"held-out reconstruction PSNR {heldout_psnr:.2f} dB over {settings.eval_clips} clips "
            f"of {settings.measure_frames} frames")
-    seconds = {"train": train_seconds, "data_wait": waited, "measure": time.perf_counter() - started}
-    return VaeTrainResult(vae.cpu(), losses, latents_mean, latents_std, heldout_psnr, seconds)
+    seconds = {"train": train_seconds, "data_wait": waited, "measure": clock() - started}
+    return VaeTrainResult(vae.cpu(), losses, latents_mean, latents_std, heldout_psnr, seconds,
+                          planned_steps=plan["steps"], final_lr=final_lr)
 
 
 def save_trained_vae(result: VaeTrainResult, settings: VaeTrainSettings, out_dir: Path) -> Path:
@@ -148,6 +171,8 @@ def save_trained_vae(result: VaeTrainResult, settings: VaeTrainSettings, out_dir
         "seconds": result.seconds,
         "parameters": sum(p.numel() for p in result.vae.parameters()),
         "steps_done": len(result.losses),
+        "steps_planned": result.planned_steps,  # pass as --steps (without --fit-seconds) to repeat the run
+        "final_lr": result.final_lr,
         "losses_every_10": result.losses[::10],
         "final_loss_mean_last_50": sum(result.losses[-50:]) / max(len(result.losses[-50:]), 1),
         "torch": torch.__version__,
@@ -181,12 +206,21 @@ def _start_nearly_deterministic(vae: AutoencoderKLWan, initial_logvar: float) ->
         vae.quant_conv.bias[z_dim:].fill_(initial_logvar)
 
 
-def _lr_factor(step: int, settings: VaeTrainSettings) -> float:
-    """Linear warm-up, then cosine decay to 10% of the peak rate at the last step."""
+def _lr_factor(step: int, settings: VaeTrainSettings, total_steps: int) -> float:
+    """Linear warm-up, then cosine decay to 10% of the peak rate at the last step (`total_steps - 1`)."""
     if step < settings.warmup_steps:
         return (step + 1) / settings.warmup_steps
-    progress = (step - settings.warmup_steps) / max(settings.steps - settings.warmup_steps, 1)
+    progress = (step - settings.warmup_steps) / max(total_steps - 1 - settings.warmup_steps, 1)
     return 0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
+
+
+# Steps whose rate decides a fitted schedule: after cudnn's autotuning and the data workers' start, within the warm-up.
+FIT_PROBE_START, FIT_PROBE_END = 20, 60
+
+
+def _fitted_steps(settings: VaeTrainSettings, done: int, elapsed: float, rate: float) -> int:
+    """Steps that fit `fit_seconds` at `rate` steps/s after `done` steps in `elapsed` s; within [done + 1, steps]."""
+    return max(done + 1, min(settings.steps, done + int(rate * max(settings.fit_seconds - elapsed, 0.0))))
 
 
 def _measure_batches(settings: VaeTrainSettings, purpose: str):
@@ -205,6 +239,11 @@ def _check(settings: VaeTrainSettings) -> None:
     spatial = settings.vae_config.get("scale_factor_spatial", 8)
     if settings.steps < 1 or settings.batch_size < 1:
         raise ConfigError(f"--steps and --batch-size must be >= 1, got {settings.steps} and {settings.batch_size}")
+    if settings.fit_seconds > 0 and settings.warmup_steps < FIT_PROBE_END:
+        # The rate is probed during the warm-up, whose rates do not depend on the run's length: so a rerun with the
+        # logged --steps takes exactly the same steps.
+        raise ConfigError(f"--fit-seconds needs --warmup-steps >= {FIT_PROBE_END} (the step rate is measured during "
+                          f"the warm-up), got {settings.warmup_steps}")
     if settings.height % spatial or settings.width % spatial:
         raise ConfigError(f"--height/--width must be multiples of {spatial}, got {settings.height}x{settings.width}")
 
@@ -217,7 +256,7 @@ def _parse(argv: Sequence[str] | None) -> tuple[VaeTrainSettings, Path]:
     defaults = VaeTrainSettings(steps=1)
     for name in ("batch_size", "height", "width", "learning_rate", "warmup_steps", "gradient_weight", "kl_weight",
                  "initial_logvar",
-                 "stats_clips", "eval_clips", "num_workers", "max_train_seconds", "device", "init_from"):
+                 "stats_clips", "eval_clips", "num_workers", "max_train_seconds", "fit_seconds", "device", "init_from"):
         value = getattr(defaults, name)
         parser.add_argument("--" + name.replace("_", "-"), type=str if value is None else type(value), default=value)
     parser.add_argument("--clip-frames", default="17,33", help="comma-separated clip lengths (1 + 4k frames)")

@@ -1,5 +1,6 @@
 """VAE training at toy size on the CPU: the loss falls, runs repeat exactly, and the saved folder is right."""
 
+import itertools
 import json
 
 import pytest
@@ -102,3 +103,23 @@ def test_command_line_trains_and_saves(tmp_path, capsys):
         main([*args[:-1], '{"width": 3}'])
     with pytest.raises(ConfigError, match="multiples of 8"):
         main([*args[:4], "--height", "12"])
+
+
+def test_fit_seconds_fixes_the_length_in_steps_and_completes_the_schedule(tmp_path):
+    """A fitted run stops at the step count it chose (logged for a clock-free rerun) with the cosine at its end,
+    where a run stopped by --max-train-seconds would stop mid-schedule at a high learning rate."""
+    settings = toy_settings(steps=100_000, fit_seconds=3.0, warmup_steps=60, stats_clips=2, eval_clips=1)
+    ticks = itertools.count()
+    result = train_vae(settings, clock=lambda: next(ticks) * 0.01)  # a fake clock: every reading 10 ms later
+    # About 2 clock readings a step at 10 fake ms each: some 50 steps a fake second, about 144 in 3 fake seconds.
+    assert 100 < result.planned_steps < 200
+    assert len(result.losses) == result.planned_steps
+    assert result.final_lr == pytest.approx(0.1 * settings.learning_rate, rel=1e-6)
+    save_trained_vae(result, settings, tmp_path / "vae")
+    log = json.loads((tmp_path / "vae" / "train_log.json").read_text())
+    assert log["steps_planned"] == result.planned_steps == log["steps_done"]
+    # The logged count repeats the run's schedule without a clock: same losses, bit for bit, on the CPU.
+    again = train_vae(toy_settings(steps=result.planned_steps, warmup_steps=60, stats_clips=2, eval_clips=1))
+    assert again.losses == result.losses
+    with pytest.raises(ConfigError, match="--fit-seconds needs --warmup-steps >= 60"):
+        train_vae(toy_settings(fit_seconds=1.5, warmup_steps=59))
