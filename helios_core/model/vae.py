@@ -119,9 +119,12 @@ def require_vae_norm_choice(vae_norm: str, device: torch.device) -> None:
         raise ConfigError(f"runtime.vae_norm=triton needs the triton package: {triton_import_error()}")
 
 
-def pixels_from_uint8(frames: np.ndarray) -> torch.Tensor:
-    """(T, H, W, 3) uint8 -> (1, 3, T, H, W) float32 in [-1, 1]."""
-    tensor = torch.from_numpy(np.ascontiguousarray(frames)).float().div_(127.5).sub_(1.0)
+def pixels_from_uint8(frames: np.ndarray, device: torch.device | str | None = None) -> torch.Tensor:
+    """(T, H, W, 3) uint8 -> (1, 3, T, H, W) float32 in [-1, 1], on `device` (default: the CPU).
+
+    The uint8 frames move first and are converted there: a quarter of the bytes to copy, and on a GPU the
+    conversion costs the CPU nothing (data preparation spent half its main thread converting on the CPU)."""
+    tensor = torch.from_numpy(np.ascontiguousarray(frames)).to(device).float().div_(127.5).sub_(1.0)
     return tensor.permute(3, 0, 1, 2).unsqueeze(0)
 
 

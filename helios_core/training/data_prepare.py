@@ -226,12 +226,12 @@ def _encode_entries(group: list[tuple[ManifestEntry, np.ndarray]], out_dir: Path
     windows, generators = [], []
     for entry, frames in group:
         num_chunks = len(frames) // chunk_pixel_frames  # the tail shorter than one chunk is dropped, as the reference
-        windows.append(torch.cat([pixels_from_uint8(frames[c * chunk_pixel_frames: (c + 1) * chunk_pixel_frames])
-                                  for c in range(num_chunks)]))
+        windows.append(torch.cat([pixels_from_uint8(frames[c * chunk_pixel_frames: (c + 1) * chunk_pixel_frames],
+                                                    codec.device) for c in range(num_chunks)]))
         entry_seed = int.from_bytes(hashlib.sha1(f"{seed}:{entry.key}".encode()).digest()[:8], "little") >> 1
         generators.append(torch.Generator("cpu").manual_seed(entry_seed))
     latents = codec.encode_many(windows, generators)  # per clip (num_chunks, C, 9, h, w)
-    first_frames = codec.encode_many([pixels_from_uint8(frames[:1]) for _, frames in group], generators)
+    first_frames = codec.encode_many([pixels_from_uint8(frames[:1], codec.device) for _, frames in group], generators)
     written = []
     for (entry, frames), clip_latents, first_frame in zip(group, latents, first_frames):
         text = prompt_encoder.encode(entry.caption)[0]  # (L, D)

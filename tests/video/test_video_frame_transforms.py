@@ -52,3 +52,10 @@ def test_resize_center_crop_any_aspect(source: tuple[int, int], target: tuple[in
     frames = np.random.default_rng(0).integers(0, 256, (2, *source, 3), dtype=np.uint8)
     assert resize_center_crop(frames, *target).shape == (2, *target, 3)
     assert resize_center_crop(frames[0], *target).shape == (*target, 3)  # one image works too
+
+
+def test_frames_already_at_the_target_size_come_back_untouched() -> None:
+    frames = np.random.default_rng(1).integers(0, 256, (2, 16, 32, 3), dtype=np.uint8)
+    assert resize_center_crop(frames, 16, 32) is frames
+    assert np.array_equal(resize_center_crop(frames[0], 16, 32), frames[0])
+    assert resize_center_crop(frames, 16, 24).shape == (2, 16, 24, 3)  # one side differing still crops
