@@ -115,7 +115,8 @@ fi
 if has prepare; then
   # PREPARE_PROFILE=1: under cProfile (the main thread), its 40 costliest calls in logs/prepare_profile.txt
   PROFILE=(); [ -n "${PREPARE_PROFILE:-}" ] && PROFILE=(-m cProfile -o "$W/logs/prepare.prof")
-  python3 "${PROFILE[@]}" -m helios_cli data prepare "$W/world/manifest.jsonl" --out "$W/data" --model "$W/init" \
+  python3 "${PROFILE[@]}" -m helios_cli data prepare "$W/world/manifest.jsonl" --out "$W/data" \
+    --model "${PREPARE_MODEL:-$W/init}" \
     --height $H --width $WD --workers 12 --device ${DEVICE:-cuda} --max-seq-len 64 > "$W/logs/prepare.out" 2>&1
   [ -n "${PREPARE_PROFILE:-}" ] && python3 -c "import pstats, sys; pstats.Stats(sys.argv[1]).sort_stats('cumtime').print_stats(40)" \
     "$W/logs/prepare.prof" > "$W/logs/prepare_profile.txt" 2>&1

@@ -7,7 +7,10 @@ anchor 0, long 1..16, mid 17..18, short 19, noisy 20..28 for sizes [16, 2, 1] wi
 
 from __future__ import annotations
 
+import functools
+import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import torch
 
@@ -54,9 +57,28 @@ def sample_unit(config: TimestepConfig, generators: Sequence[torch.Generator]) -
 
 
 def sample_noise(shape: torch.Size, generators: Sequence[torch.Generator], device: torch.device) -> torch.Tensor:
-    """(B, ...) standard normal noise, sample b from generators[b]; drawn on the CPU, so the same on any device."""
-    noise = torch.stack([torch.randn(shape[1:], generator=generator) for generator in generators])
-    return noise.to(device)
+    """(B, ...) standard normal noise, sample b from generators[b]; drawn on the CPU, so the same on any device.
+
+    The samples are drawn side by side in threads (each generator is its own sequential stream, and randn releases
+    the GIL), straight into one pinned buffer when a GPU takes them: drawn one after another, a full-size batch of
+    64 took 0.2-0.4 s per step on an H100 host, three times the GPU's whole step at that size."""
+    pinned = device.type == "cuda"
+    noise = torch.empty(tuple(shape), dtype=torch.float32, pin_memory=pinned)
+    draw = lambda b: torch.randn(tuple(shape[1:]), generator=generators[b], out=noise[b])
+    if len(generators) > 1 and noise.numel() >= PARALLEL_NOISE_MIN:
+        list(_noise_pool().map(draw, range(len(generators))))
+    else:
+        for b in range(len(generators)):
+            draw(b)
+    return noise.to(device, non_blocking=pinned)
+
+
+PARALLEL_NOISE_MIN = 1 << 18  # elements: below this, starting threads costs more than it saves
+
+
+@functools.lru_cache(maxsize=1)
+def _noise_pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1), thread_name_prefix="helios-noise")
 
 
 def broadcast(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
