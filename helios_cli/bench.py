@@ -50,6 +50,8 @@ WorldCompareOpt = Annotated[list[str] | None, _world_option("--compare", metavar
                                                             help="Also bench this model on the same prompts "
                                                                  "(repeatable).")]
 WorldNoVideosOpt = Annotated[bool, _world_option("--no-videos", help="Measure without writing MP4s.")]
+WorldVaeCeilingOpt = Annotated[bool, _world_option("--vae-ceiling", help="Add a row LABEL-vae: the world's clips "
+                                                   "through --model's VAE, the most its transformer can score.")]
 WorldOverwriteOpt = Annotated[bool, _world_option("--overwrite", help="Replace an earlier run's files in --out.")]
 
 
@@ -76,6 +78,7 @@ def register(app: typer.Typer) -> None:
         compare: WorldCompareOpt = None,
         no_videos: WorldNoVideosOpt = False,
         overwrite: WorldOverwriteOpt = False,
+        vae_ceiling: WorldVaeCeilingOpt = False,
     ) -> None:
         """Motion, smoothness, flicker, first-vs-last-15% drift and chunk seams of each video, with a plot; or, with
         --world, a model judged on held-out world prompts."""
@@ -83,11 +86,12 @@ def register(app: typer.Typer) -> None:
 
         world_only = {"--prompts": prompts, "--seconds": seconds, "--seed": seed, "--out": out, "--preset": preset,
                       "--set": sets, "--compare": compare, "--no-videos": no_videos or None,
-                      "--overwrite": overwrite or None}
+                      "--overwrite": overwrite or None, "--vae-ceiling": vae_ceiling or None}
         if world:
             if videos:
                 raise UserInputError("give MP4 files to score or --world, not both")
-            _world_quality(model, prompts, seconds, seed, out, preset, sets or [], compare or [], no_videos, overwrite)
+            _world_quality(model, prompts, seconds, seed, out, preset, sets or [], compare or [], no_videos, overwrite,
+                           vae_ceiling)
             return
         given = [name for name, value in world_only.items() if value is not None]
         if given:
@@ -168,7 +172,8 @@ def _world_model(value: str | None, what: str) -> tuple[str | None, Path | None]
 
 
 def _world_quality(model: str | None, prompts: int | None, seconds: float | None, seed: int | None, out: Path | None,
-                   preset: str | None, sets: list[str], compare: list[str], no_videos: bool, overwrite: bool) -> None:
+                   preset: str | None, sets: list[str], compare: list[str], no_videos: bool, overwrite: bool,
+                   vae_ceiling: bool) -> None:
     from helios_cli.resolve import EMBEDDED_PRESET, ConfigFlags, resolve_config
     from helios_core.bench.world_quality import (
         DEFAULT_OUT_DIR, DEFAULT_PROMPTS, DEFAULT_SECONDS, REPORT_NAME, TARGET_ADHERENCE, TARGET_DRIFT_RATIO,
@@ -193,7 +198,7 @@ def _world_quality(model: str | None, prompts: int | None, seconds: float | None
         models.append(WorldModel(label, path))
     settings = WorldQualitySettings(
         config=config, models=tuple(models), num_prompts=prompts or DEFAULT_PROMPTS, seed=seed or 0,
-        out_dir=out or DEFAULT_OUT_DIR, write_videos=not no_videos, overwrite=overwrite,
+        out_dir=out or DEFAULT_OUT_DIR, write_videos=not no_videos, overwrite=overwrite, vae_ceiling=vae_ceiling,
     )
     console = Console(highlight=False, soft_wrap=True)
 

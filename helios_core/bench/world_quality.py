@@ -9,6 +9,10 @@ rendered, measured and written once per prompt (`out_dir/rendered/NNN.mp4`) as t
 The full report goes to `out_dir/world_quality.json`. With several models (the ablation table), every model gets
 the same prompts and the same seeds.
 
+With `vae_ceiling`, the first model's row is followed by LABEL-vae: the world's clips of the same prompts through
+that model's VAE (world_quality_sources.vae_round_trip_source), the most any transformer sampled in that latent space
+can score.
+
 `sources` replaces loading a model by a frame source for some labels (tests inject the rendered clip itself, or
 synthetic videos); `on_video(label, prompt, measures, drift_ratios)` is called after each video (for the reference:
 label "rendered", ratios None). Nothing here prints.
@@ -45,6 +49,7 @@ from helios_core.bench.world_quality_sources import (
     load_model,
     release_memory,
     rendered_source,
+    vae_round_trip_source,
 )
 from helios_core.config import GenerationConfig
 from helios_core.embedded.config import EMBEDDED_HEIGHT, EMBEDDED_WIDTH
@@ -73,6 +78,7 @@ __all__ = [
     "WorldPrompt",
     "WorldQualityReport",
     "WorldQualitySettings",
+    "ceiling_label",
     "heldout_prompts",
     "rendered_source",
     "run_world_quality",
@@ -115,6 +121,15 @@ class WorldQualitySettings:
     out_dir: Path = DEFAULT_OUT_DIR
     write_videos: bool = True
     overwrite: bool = False
+    vae_ceiling: bool = False  # add the first model's VAE round trip as a row (see the module docstring)
+
+    @property
+    def rows(self) -> tuple[WorldModel, ...]:
+        """The models, with the VAE ceiling row (LABEL-vae, the first model's folder) after the first when asked."""
+        if not self.vae_ceiling or not self.models:
+            return self.models
+        first = self.models[0]
+        return (first, WorldModel(ceiling_label(first.label), first.path), *self.models[1:])
 
     def validate(self) -> None:
         video = self.config.validate().video
@@ -124,7 +139,7 @@ class WorldQualitySettings:
             raise ConfigError(f"the world moves at {WORLD_FPS} fps; world videos cannot use video.fps={video.fps:g}")
         if not self.models:
             raise ConfigError("the world bench needs at least one model")
-        labels = [model.label for model in self.models]
+        labels = [model.label for model in self.rows]
         for label in labels:
             if not _LABEL.match(label) or label == RENDERED_LABEL:
                 raise ConfigError(f"model label {label!r} must be letters, digits, '.', '_' or '-' and not "
@@ -135,6 +150,7 @@ class WorldQualitySettings:
     def to_dict(self) -> dict[str, Any]:
         video = self.config.video
         return {"prompts": self.num_prompts, "seconds": video.requested_pixel_frames / video.fps,
+                "vae_ceiling": self.vae_ceiling,
                 "frames": video.requested_pixel_frames, "seed": self.seed, "height": video.height,
                 "width": video.width, "fps": video.fps, "preset": self.config.preset, "out_dir": str(self.out_dir)}
 
@@ -144,6 +160,9 @@ def run_world_quality(settings: WorldQualitySettings, *, sources: Mapping[str, F
     """Run the bench; see the module docstring. Every check that needs no weights runs before the first load."""
     settings.validate()
     sources = dict(sources or {})
+    if settings.vae_ceiling:
+        first = settings.models[0]
+        sources.setdefault(ceiling_label(first.label), vae_round_trip_source(first.path, settings.config.runtime.device))
     prompts = heldout_prompts(settings.num_prompts, settings.seed)
     for model in settings.models:
         if model.label not in sources:
@@ -152,7 +171,7 @@ def run_world_quality(settings: WorldQualitySettings, *, sources: Mapping[str, F
     reference = FrameSourceEngine(RENDERED_LABEL, rendered_source, prompts)
     rendered: dict[int, VideoMeasures] = {}  # model-independent: measured once, along with the first model
     summaries = []
-    for model in settings.models:
+    for model in settings.rows:
         if model.label in sources:
             engine: Any = FrameSourceEngine(model.label, sources[model.label], prompts)
         else:
@@ -160,12 +179,19 @@ def run_world_quality(settings: WorldQualitySettings, *, sources: Mapping[str, F
         videos = _bench_model(engine, model, prompts, settings, reference, rendered, on_video)
         del engine  # the last reference: the next model must not load while this one holds GPU memory
         release_memory()
-        name = "frame source" if model.label in sources else model.name
+        name = model.name if model.label not in sources else (
+            f"vae of {model.name}" if settings.vae_ceiling and model.label == ceiling_label(settings.models[0].label)
+            else "frame source")
         summaries.append(ModelSummary(label=model.label, model=name, videos=videos))
     report = WorldQualityReport(settings=settings.to_dict(), prompts=prompts,
                                 rendered=tuple(rendered[item.index] for item in prompts), models=tuple(summaries))
     _write_report(report, report_path)
     return report
+
+
+def ceiling_label(label: str) -> str:
+    """The VAE ceiling row's label for the model labelled `label`."""
+    return f"{label}-vae"
 
 
 def _bench_model(engine: Any, model: WorldModel, prompts: tuple[WorldPrompt, ...], settings: WorldQualitySettings,
@@ -209,7 +235,7 @@ def _check_outputs(settings: WorldQualitySettings, prompts: tuple[WorldPrompt, .
             pass
     except OSError as error:
         raise OutputPathError(f"cannot write to --out {settings.out_dir} ({error.strerror or error})") from None
-    for label in [RENDERED_LABEL, *(model.label for model in settings.models)]:
+    for label in [RENDERED_LABEL, *(model.label for model in settings.rows)]:
         for item in prompts:
             path = _video_path(settings, label, item)
             if path is not None:

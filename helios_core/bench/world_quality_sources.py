@@ -80,3 +80,50 @@ def release_memory() -> None:
     torch = sys.modules.get("torch")  # only a loaded model imports torch; the frame-source path never needs it
     if torch is not None and torch.cuda.is_available():
         torch.cuda.empty_cache()
+
+
+def vae_round_trip_source(model_path: Path | None, device: str = "auto") -> FrameSource:
+    """The world's clip of each prompt encoded and decoded by the model's VAE, chunk by chunk as the engine decodes.
+
+    The ceiling the VAE puts on the bench: a transformer's video is decoded by the same VAE, so what the judge
+    cannot read in this round trip (a blurred star's points, a small object's colour) it cannot read in any
+    generated video either. The VAE loads at the first call (after the bench's up-front checks). A chunk shorter
+    than 1 + 4k frames (the video's tail) is padded with its last frame for the VAE and cut back afterwards.
+    """
+    loaded: list[Any] = []
+
+    def source(item: WorldPrompt, config: GenerationConfig) -> Iterator[np.ndarray]:
+        import torch
+
+        from helios_core.model.vae import pixels_from_uint8, to_uint8_video
+
+        if not loaded:
+            loaded.append(_load_codec(model_path, device))
+        codec = loaded[0]
+        for index, frames in enumerate(rendered_source(item, config)):
+            length = len(frames)
+            padded = -(-(length - 1) // TEMPORAL_SCALE) * TEMPORAL_SCALE + 1
+            frames = np.concatenate([frames, np.repeat(frames[-1:], padded - length, axis=0)])
+            generator = torch.Generator(codec.device).manual_seed(item.seed * 100_003 + index)
+            with torch.no_grad():
+                pixels = codec.decode(codec.encode(pixels_from_uint8(frames, codec.device), generator))
+            yield to_uint8_video(pixels).cpu().numpy()[:length]
+
+    return source
+
+
+def _load_codec(model_path: Path | None, device: str) -> Any:
+    """The model folder's VAE (fp32) behind the engine's LatentCodec, on `device` (runtime.device)."""
+    import torch
+    from diffusers import AutoencoderKLWan
+
+    from helios_core.devices import resolve_device
+    from helios_core.engine import default_model_path
+    from helios_core.model.folder import validate_model_folder
+    from helios_core.model.vae import LatentCodec
+
+    info = validate_model_folder(model_path or default_model_path())
+    vae = AutoencoderKLWan.from_pretrained(str(info.path / "vae"), local_files_only=True, use_safetensors=True,
+                                           torch_dtype=torch.float32)
+    return LatentCodec(vae.to(resolve_device(device)).eval())
+

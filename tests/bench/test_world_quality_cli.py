@@ -95,3 +95,21 @@ def test_bad_use_is_one_error_line(args: list[str], message: str, tmp_path: Path
                                       *([str(tmp_path)] if "--world" in args else [])])
     assert result.exit_code == 2, result.output
     assert message in result.output and "Traceback" not in result.output
+
+
+def test_vae_ceiling_adds_the_models_vae_round_trip_as_a_row(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                             tiny_model_dir: Path, no_model_env: None) -> None:
+    # The model itself is a frame source (the world's own clip); the ceiling row runs the tiny folder's real VAE.
+    monkeypatch.setattr(world_quality, "check_model", lambda path, request: None)
+    monkeypatch.setattr(world_quality, "load_model",
+                        lambda path, config: FrameSourceEngine(str(path), rendered_source, heldout_prompts(2, 0)))
+    result = CliRunner().invoke(app, ["bench", "quality", "--world", "--model", f"full={tiny_model_dir}", *SMALL,
+                                      "--out", str(tmp_path), "--no-videos", "--vae-ceiling",
+                                      "--set", "runtime.device=cpu"])
+    assert result.exit_code == 0, result.output
+    summary = last_json(result.output)
+    rows = summary["models"]
+    assert [(row["label"], row["model"]) for row in rows] == [("full", str(tiny_model_dir)),
+                                                              ("full-vae", f"vae of {tiny_model_dir}")]
+    assert rows[0]["adherence"] == 1.0 and rows[1]["adherence"] < 0.5  # a random VAE blurs every object away
+    assert summary["settings"]["vae_ceiling"] is True and "[full-vae] 2/2" in result.output
