@@ -1,5 +1,6 @@
 """The ceiling a VAE puts on the world bench: the world's own clips of the held-out prompts, encoded and decoded
-chunk by chunk (33 frames, as the engine decodes), judged like a generated video.
+chunk by chunk (33 frames, as the engine decodes), judged like a generated video. For a VAE folder on its own (a
+freshly trained one); for a model folder, `helios bench quality --world --vae-ceiling` gives the same row.
 
     python dev/embedded/vae_ceiling.py VAE_FOLDER [--prompts 5] [--seconds 10] [--device cuda]
 
@@ -18,8 +19,8 @@ import torch
 from diffusers import AutoencoderKLWan
 
 from helios_core.bench.world_quality import WorldModel, WorldQualitySettings, run_world_quality
-from helios_core.bench.world_quality_sources import rendered_source
-from helios_core.model.vae import LatentCodec, pixels_from_uint8, to_uint8_video
+from helios_core.bench.world_quality_sources import codec_round_trip_source
+from helios_core.model.vae import LatentCodec
 from helios_core.presets import load_preset
 
 
@@ -31,14 +32,8 @@ def main() -> None:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--out", type=Path, default=Path("outputs/vae_ceiling"))
     args = parser.parse_args()
-    torch.set_grad_enabled(False)
-    codec = LatentCodec(AutoencoderKLWan.from_pretrained(args.vae).to(args.device).eval())
-
-    def round_trip(item, config):
-        for index, frames in enumerate(rendered_source(item, config)):
-            generator = torch.Generator(args.device).manual_seed(item.seed * 1000 + index)
-            latents = codec.encode(pixels_from_uint8(frames), generator)
-            yield to_uint8_video(codec.decode(latents)).cpu().numpy()[: len(frames)]
+    round_trip = codec_round_trip_source(
+        lambda: LatentCodec(AutoencoderKLWan.from_pretrained(args.vae).to(args.device).eval()))
 
     config = load_preset("default")
     config = dataclasses.replace(config, video=dataclasses.replace(config.video, seconds=args.seconds))

@@ -90,6 +90,12 @@ def vae_round_trip_source(model_path: Path | None, device: str = "auto") -> Fram
     generated video either. The VAE loads at the first call (after the bench's up-front checks). A chunk shorter
     than 1 + 4k frames (the video's tail) is padded with its last frame for the VAE and cut back afterwards.
     """
+    return codec_round_trip_source(lambda: _load_codec(model_path, device))
+
+
+def codec_round_trip_source(load_codec: Callable[[], Any]) -> FrameSource:
+    """`vae_round_trip_source` for any LatentCodec, made by `load_codec()` at the first call (e.g. a bare VAE folder
+    that is not yet part of a model, as dev/embedded/vae_ceiling.py judges one)."""
     loaded: list[Any] = []
 
     def source(item: WorldPrompt, config: GenerationConfig) -> Iterator[np.ndarray]:
@@ -98,7 +104,7 @@ def vae_round_trip_source(model_path: Path | None, device: str = "auto") -> Fram
         from helios_core.model.vae import pixels_from_uint8, to_uint8_video
 
         if not loaded:
-            loaded.append(_load_codec(model_path, device))
+            loaded.append(load_codec())
         codec = loaded[0]
         for index, frames in enumerate(rendered_source(item, config)):
             length = len(frames)
