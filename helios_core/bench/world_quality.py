@@ -78,7 +78,6 @@ __all__ = [
     "WorldPrompt",
     "WorldQualityReport",
     "WorldQualitySettings",
-    "ceiling_label",
     "heldout_prompts",
     "rendered_source",
     "run_world_quality",
@@ -160,9 +159,9 @@ def run_world_quality(settings: WorldQualitySettings, *, sources: Mapping[str, F
     """Run the bench; see the module docstring. Every check that needs no weights runs before the first load."""
     settings.validate()
     sources = dict(sources or {})
-    if settings.vae_ceiling:
-        first = settings.models[0]
-        sources.setdefault(ceiling_label(first.label), vae_round_trip_source(first.path, settings.config.runtime.device))
+    ceiling = ceiling_label(settings.models[0].label) if settings.vae_ceiling else None
+    if ceiling is not None:
+        sources.setdefault(ceiling, vae_round_trip_source(settings.models[0].path, settings.config.runtime.device))
     prompts = heldout_prompts(settings.num_prompts, settings.seed)
     for model in settings.models:
         if model.label not in sources:
@@ -179,9 +178,10 @@ def run_world_quality(settings: WorldQualitySettings, *, sources: Mapping[str, F
         videos = _bench_model(engine, model, prompts, settings, reference, rendered, on_video)
         del engine  # the last reference: the next model must not load while this one holds GPU memory
         release_memory()
-        name = model.name if model.label not in sources else (
-            f"vae of {model.name}" if settings.vae_ceiling and model.label == ceiling_label(settings.models[0].label)
-            else "frame source")
+        if model.label == ceiling:
+            name = f"vae of {model.name}"
+        else:
+            name = "frame source" if model.label in sources else model.name
         summaries.append(ModelSummary(label=model.label, model=name, videos=videos))
     report = WorldQualityReport(settings=settings.to_dict(), prompts=prompts,
                                 rendered=tuple(rendered[item.index] for item in prompts), models=tuple(summaries))

@@ -120,16 +120,9 @@ def codec_round_trip_source(load_codec: Callable[[], Any]) -> FrameSource:
 
 def _load_codec(model_path: Path | None, device: str) -> Any:
     """The model folder's VAE (fp32) behind the engine's LatentCodec, on `device` (runtime.device)."""
-    import torch
-    from diffusers import AutoencoderKLWan
-
     from helios_core.devices import resolve_device
     from helios_core.engine import default_model_path
-    from helios_core.model.folder import validate_model_folder
+    from helios_core.model.folder import load_vae
     from helios_core.model.vae import LatentCodec
 
-    info = validate_model_folder(model_path or default_model_path())
-    vae = AutoencoderKLWan.from_pretrained(str(info.path / "vae"), local_files_only=True, use_safetensors=True,
-                                           torch_dtype=torch.float32)
-    return LatentCodec(vae.to(resolve_device(device)).eval())
-
+    return LatentCodec(load_vae(model_path or default_model_path(), device=resolve_device(device)))

@@ -364,6 +364,13 @@ def _load_diffusers_model(
     return model.to(device).eval()  # .to moves the buffers computed on the CPU (RoPE frequencies)
 
 
+def load_vae(path: Path, *, device: str | torch.device = "cpu") -> AutoencoderKLWan:
+    """Only the VAE (validated, strict, fp32 as `load_model_folder` loads it), for uses that need no transformer."""
+    info = validate_model_folder(path)
+    with _quiet_progress_bars():
+        return _load_diffusers_model(info, "vae", AutoencoderKLWan, torch.device(device), torch.float32)
+
+
 def load_text_encoder(path: Path, *, dtype: torch.dtype = torch.float32) -> UMT5EncoderModel:
     """Only the text encoder, on the CPU (the engine moves it to the GPU just while it encodes)."""
     return _load_text_encoder(Path(path), torch.device("cpu"), dtype).eval()

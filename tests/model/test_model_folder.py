@@ -14,6 +14,7 @@ from helios_core.errors import ModelFolderError, OutputPathError
 from helios_core.model.folder import (
     ModelParts,
     load_model_folder,
+    load_vae,
     save_model_folder,
     validate_model_folder,
 )
@@ -222,3 +223,14 @@ def test_save_refuses_to_clobber(saved: tuple[ModelParts, Path], tmp_path: Path)
     fresh = build_tiny_model_parts(seed=4).transformer.state_dict()
     assert all(torch.equal(reloaded.transformer.state_dict()[k], fresh[k]) for k in fresh)
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no staging folder left behind
+
+
+def test_load_vae_alone_is_the_folders_fp32_vae(saved: tuple[ModelParts, Path], folder_copy: Path) -> None:
+    parts, folder = saved
+    vae = load_vae(folder)
+    for (name, expected), actual in zip(parts.vae.state_dict().items(), vae.state_dict().values()):
+        assert actual.dtype == torch.float32 and torch.equal(actual, expected.float()), name
+    for shard in (folder_copy / "vae").glob("*.safetensors"):
+        shard.unlink()
+    with pytest.raises(ModelFolderError, match="vae"):  # validated first, like every other load
+        load_vae(folder_copy)
