@@ -14,7 +14,9 @@ the loss are fp32.
 Determinism: the initial weights come from `seed` (fork_rng, so the caller's RNG is untouched), every batch from
 (seed, step) (world_clips), and the posterior noise from a generator seeded with `seed`. On a CPU two runs with the
 same arguments are bit-for-bit equal; on CUDA cudnn is put in deterministic mode, but some backward kernels
-(nearest upsampling) add with atomics, so GPU runs agree only to rounding.
+(nearest upsampling) add with atomics, so GPU runs agree only to rounding. `--cudnn-benchmark` lets cudnn time its
+convolution algorithms and pick the fastest instead (nondeterministic ones included): GPU runs then differ by more
+than rounding, in exchange for speed (the step rate is in the log).
 """
 
 from __future__ import annotations
@@ -65,6 +67,7 @@ class VaeTrainSettings:
     # step rate is measured over steps FIT_PROBE_START..FIT_PROBE_END, then the run's length is fixed in steps (at
     # most `steps`) and logged, so a rerun with `--steps` that number repeats it without a clock.
     fit_seconds: float = 0.0
+    cudnn_benchmark: bool = False  # CUDA: fastest convolution algorithms instead of deterministic ones
     device: str = "cuda" if torch.cuda.is_available() else "cpu"
     vae_config: dict = field(default_factory=embedded_vae_config)
 
@@ -89,7 +92,7 @@ def train_vae(settings: VaeTrainSettings, on_progress: Callable[[str], None] | N
     report = on_progress or (lambda _line: None)
     device = torch.device(settings.device)
     if device.type == "cuda":
-        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = cudnn_modes(settings)
     if settings.init_from:
         # Continue training a saved VAE (e.g. one trained on the GPU, refined on a CPU); its config wins.
         vae = AutoencoderKLWan.from_pretrained(settings.init_from, local_files_only=True).float()
@@ -206,6 +209,11 @@ def _start_nearly_deterministic(vae: AutoencoderKLWan, initial_logvar: float) ->
         vae.quant_conv.bias[z_dim:].fill_(initial_logvar)
 
 
+def cudnn_modes(settings: VaeTrainSettings) -> tuple[bool, bool]:
+    """(cudnn.deterministic, cudnn.benchmark) for a CUDA run of these settings."""
+    return (not settings.cudnn_benchmark, settings.cudnn_benchmark)
+
+
 def _lr_factor(step: int, settings: VaeTrainSettings, total_steps: int) -> float:
     """Linear warm-up, then cosine decay to 10% of the peak rate at the last step (`total_steps - 1`)."""
     if step < settings.warmup_steps:
@@ -259,6 +267,8 @@ def _parse(argv: Sequence[str] | None) -> tuple[VaeTrainSettings, Path]:
                  "stats_clips", "eval_clips", "num_workers", "max_train_seconds", "fit_seconds", "device", "init_from"):
         value = getattr(defaults, name)
         parser.add_argument("--" + name.replace("_", "-"), type=str if value is None else type(value), default=value)
+    parser.add_argument("--cudnn-benchmark", action="store_true",
+                        help="CUDA: let cudnn pick its fastest convolution algorithms (runs no longer agree to rounding)")
     parser.add_argument("--clip-frames", default="17,33", help="comma-separated clip lengths (1 + 4k frames)")
     parser.add_argument("--crop", default=None, help="HxW windows cut from the renders, e.g. 64x64 (CPU training)")
     parser.add_argument("--vae-overrides", default="{}", help="JSON object of AutoencoderKLWan config keys to change")

@@ -371,6 +371,21 @@ def load_vae(path: Path, *, device: str | torch.device = "cpu") -> AutoencoderKL
         return _load_diffusers_model(info, "vae", AutoencoderKLWan, torch.device(device), torch.float32)
 
 
+def load_encoding_parts(
+    path: Path, *, device: str | torch.device = "cpu"
+) -> tuple[AutoencoderKLWan, UMT5EncoderModel, PreTrainedTokenizerBase]:
+    """The VAE, text encoder and tokenizer, all fp32 on `device`, without the transformer (which for the 14B model is
+    28 GB that data preparation would hold for nothing). One validation; a folder without a text encoder or
+    tokenizer fails with a one-line error."""
+    info = validate_model_folder(path)
+    if not info.has_text_encoder or not info.has_tokenizer:
+        raise _fail(info.path, "has no text encoder and tokenizer; encoding captions needs both")
+    device = torch.device(device)
+    with _quiet_progress_bars():
+        vae = _load_diffusers_model(info, "vae", AutoencoderKLWan, device, torch.float32)
+        return vae, _load_text_encoder(info.path, device, torch.float32), _load_tokenizer(info.path)
+
+
 def load_text_encoder(path: Path, *, dtype: torch.dtype = torch.float32) -> UMT5EncoderModel:
     """Only the text encoder, on the CPU (the engine moves it to the GPU just while it encodes)."""
     return _load_text_encoder(Path(path), torch.device("cpu"), dtype).eval()

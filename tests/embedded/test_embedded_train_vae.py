@@ -8,7 +8,14 @@ import torch
 from diffusers import AutoencoderKLWan
 
 from helios_core.embedded.config import embedded_vae_config
-from helios_core.embedded.train_vae import VaeTrainSettings, main, save_trained_vae, train_vae
+from helios_core.embedded.train_vae import (
+    VaeTrainSettings,
+    _parse,
+    cudnn_modes,
+    main,
+    save_trained_vae,
+    train_vae,
+)
 from helios_core.embedded.vae_measure import latent_statistics, reconstruction_psnr
 from helios_core.embedded.world_clips import world_pixels
 from helios_core.errors import ConfigError
@@ -123,3 +130,12 @@ def test_fit_seconds_fixes_the_length_in_steps_and_completes_the_schedule(tmp_pa
     assert again.losses == result.losses
     with pytest.raises(ConfigError, match="--fit-seconds needs --warmup-steps >= 60"):
         train_vae(toy_settings(fit_seconds=1.5, warmup_steps=59))
+
+
+def test_cudnn_benchmark_is_opt_in_and_trades_determinism():
+    """CUDA runs are deterministic unless --cudnn-benchmark asks for the fastest (nondeterministic) algorithms."""
+    default, _ = _parse(["--out", "x", "--steps", "1"])
+    fast, _ = _parse(["--out", "x", "--steps", "1", "--cudnn-benchmark"])
+    assert not default.cudnn_benchmark and fast.cudnn_benchmark
+    assert cudnn_modes(default) == (True, False)  # (deterministic, benchmark)
+    assert cudnn_modes(fast) == (False, True)

@@ -13,6 +13,7 @@ from safetensors.torch import load_file, save_file
 from helios_core.errors import ModelFolderError, OutputPathError
 from helios_core.model.folder import (
     ModelParts,
+    load_encoding_parts,
     load_model_folder,
     load_vae,
     save_model_folder,
@@ -234,3 +235,19 @@ def test_load_vae_alone_is_the_folders_fp32_vae(saved: tuple[ModelParts, Path], 
         shard.unlink()
     with pytest.raises(ModelFolderError, match="vae"):  # validated first, like every other load
         load_vae(folder_copy)
+
+
+def test_load_encoding_parts_is_the_folders_vae_text_encoder_and_tokenizer_in_fp32(
+    saved: tuple[ModelParts, Path], folder_copy: Path
+) -> None:
+    parts, folder = saved
+    vae, text_encoder, tokenizer = load_encoding_parts(folder)
+    for loaded, expected in ((vae, parts.vae), (text_encoder, parts.text_encoder)):
+        for (name, want), got in zip(expected.state_dict().items(), loaded.state_dict().values()):
+            assert got.dtype == torch.float32 and torch.equal(got, want.float()), name
+    assert tokenizer("a red circle").input_ids == parts.tokenizer("a red circle").input_ids
+    index = json.loads((folder_copy / "model_index.json").read_text())
+    index["text_encoder"] = [None, None]  # a folder made for cached prompt embeddings
+    (folder_copy / "model_index.json").write_text(json.dumps(index))
+    with pytest.raises(ModelFolderError, match="no text encoder and tokenizer"):
+        load_encoding_parts(folder_copy)
