@@ -12,6 +12,8 @@ part of that bench and none of these measures needs it.
 
 Definitions:
 - adherence: the judge's fraction of seconds whose colours, shapes and motions all match the prompt;
+- shapes seen: per prompted shape, how many object-seconds the judge read as each shape ("none": no shape found),
+  excused occlusions left out (judge.shape_confusion): says what a lost shape became, e.g. diamonds read as circles;
 - drift (HeliosBench, as `helios bench quality`): |mean of the first 15% of frames - mean of the last 15%| of
   brightness, saturation and sharpness; colour drift is the a*b* Delta-E between those two means;
 - seam ratio: (mean frame difference across chunk boundaries + floor) / (mean frame difference of all other pairs +
@@ -22,7 +24,7 @@ Definitions:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -39,6 +41,7 @@ from helios_core.metrics import (
     sharpness,
 )
 from helios_core.world import judge_video
+from helios_core.world.judge import shape_confusion
 
 DRIFT_METRICS = ("color", "brightness", "saturation", "sharpness")
 
@@ -73,6 +76,8 @@ class VideoMeasures:
     seam_ratio: float
     seam_max: float
     chunk_frames: int
+    # expected shape -> {seen shape or "none" -> object-seconds}; defaulted for measures built by hand
+    shapes_seen: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 def drift_floors(rendered: VideoMeasures) -> dict[str, float]:
@@ -190,4 +195,5 @@ class WorldVideoMeter:
             seam_ratio=seam_ratio,
             seam_max=seam_max,
             chunk_frames=chunk_frames,
+            shapes_seen=shape_confusion(verdict),
         )

@@ -5,10 +5,14 @@ Summaries over the prompt set are plain means of the per-video values: adherence
     adherence >= 0.90,   every drift ratio <= 2 (x the world's own clip),   seam ratio <= 1.5.
 The rendered clips are reported beside the models as the reference: their adherence is the judge's ceiling on
 these prompts (occlusions cost a little even on a perfect video) and their seam ratio should read about 1.
+Each row's `shapes_seen` sums its videos' counts of which shape the judge saw for each prompted one (the JSON only,
+not the table): it says what a lost shape became, e.g. a VAE that turns diamonds and triangles into circles.
 """
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -35,6 +39,15 @@ _ADHERENCE_KEYS = ("adherence", "color_adherence", "shape_adherence", "motion_ad
 
 def _mean(values: list[float]) -> float:
     return float(np.mean(values)) if values else 0.0
+
+
+def _summed_shapes(clips: Iterable[VideoMeasures]) -> dict[str, dict[str, int]]:
+    """The clips' shapes_seen added up, keys sorted so the JSON is stable."""
+    totals: dict[str, Counter[str]] = {}
+    for clip in clips:
+        for expected, seen in clip.shapes_seen.items():
+            totals.setdefault(expected, Counter()).update(seen)
+    return {expected: dict(sorted(seen.items())) for expected, seen in sorted(totals.items())}
 
 
 @dataclass(frozen=True)
@@ -85,6 +98,7 @@ class ModelSummary:
         data.update({key: self.mean(key) for key in _ADHERENCE_KEYS})
         data.update({"drift_ratio": self.drift_ratio, "seam_ratio": self.mean("seam_ratio"),
                      "seam_max": max((video.measures.seam_max for video in self.videos), default=1.0),
+                     "shapes_seen": _summed_shapes(video.measures for video in self.videos),
                      "checks": self.checks, "pass": self.passed})
         if with_videos:
             data["videos"] = [video.to_dict() for video in self.videos]
@@ -105,6 +119,7 @@ class WorldQualityReport:
         data.update({key: _mean([getattr(clip, key) for clip in self.rendered]) for key in _ADHERENCE_KEYS})
         data["seam_ratio"] = _mean([clip.seam_ratio for clip in self.rendered])
         data["drift"] = {name: _mean([clip.drift[name] for clip in self.rendered]) for name in DRIFT_METRICS}
+        data["shapes_seen"] = _summed_shapes(self.rendered)
         return data
 
     def to_dict(self, with_videos: bool = True) -> dict[str, Any]:

@@ -7,7 +7,8 @@ second of video checks:
 - shapes: for each object (found by its colour), the most frequent shape over the frames where it was found;
 - motion: for each object, its tracked centre and area over the second fit the motion word (judge_motion.py).
 A second is adherent when all three hold; `adherence` is the fraction of adherent seconds. A trailing part-second
-shorter than half a second is not judged (too few frames to read a motion).
+shorter than half a second is not judged (too few frames to read a motion). `shape_confusion(report)` counts, per
+prompted shape, which shapes were seen: shape_adherence says how often a shape is lost, this says what it became.
 
 Occlusion: objects of the world cross each other. Frames where another prompt object borders an object are left out
 of its shape and motion; if that leaves too little of a second, the object is 'occluded' there and gets the benefit of
@@ -138,6 +139,22 @@ class JudgeReport:
 
 def _fraction(flags: list[bool]) -> float:
     return sum(flags) / len(flags) if flags else 0.0
+
+
+NO_SHAPE = "none"  # the seen shape of an object that was not found, or whose outline matched no shape
+
+
+def shape_confusion(report: JudgeReport) -> dict[str, dict[str, int]]:
+    """Expected shape -> {seen shape or NO_SHAPE -> object-seconds}, keys sorted so the JSON is stable.
+
+    Excused (occluded) object-seconds are left out: their outline is not the shape, so they say nothing of the video.
+    """
+    counts: dict[str, Counter[str]] = {}
+    for second in report.seconds:
+        for obj in second.objects:
+            if not obj.excused:
+                counts.setdefault(obj.expected_shape, Counter())[obj.seen_shape or NO_SHAPE] += 1
+    return {expected: dict(sorted(seen.items())) for expected, seen in sorted(counts.items())}
 
 
 def judge_video(pixel_frames: np.ndarray, prompt: str, fps: float = 24) -> JudgeReport:

@@ -12,7 +12,11 @@ import pytest
 
 from helios_core.bench import world_quality_prompts
 from helios_core.bench.world_quality import (
+    ModelSummary,
+    VideoMeasures,
+    VideoResult,
     WorldModel,
+    WorldQualityReport,
     WorldQualitySettings,
     heldout_prompts,
     rendered_source,
@@ -131,10 +135,15 @@ def test_the_worlds_own_clip_as_the_generated_video_scores_ratio_one(tmp_path: P
         assert video.measures.chunk_frames == plan_frames(small_config()).chunk_pixel_frames  # the engine's chunks
         assert video.measures.adherence >= 0.9
         assert 0.8 < video.measures.seam_ratio < 1.25  # the world has no seams
+        # every judged object-second of a clean render reads as its own shape
+        assert video.measures.shapes_seen and all(set(seen) <= {shape} for shape, seen in
+                                                  video.measures.shapes_seen.items())
     assert model.passed
     written = json.loads((tmp_path / "out" / "world_quality.json").read_text())
     assert [item["prompt"] for item in written["prompts"]] == [item.prompt for item in heldout_prompts(2, 0)]
     assert written["models"][0]["videos"][1]["drift_ratio"]["color"] == 1.0
+    assert written["models"][0]["shapes_seen"] == written["rendered"]["shapes_seen"] != {}
+    assert written["models"][0]["videos"][0]["shapes_seen"] == written["prompts"][0]["rendered"]["shapes_seen"]
 
 
 def seamed_source(item, config):
@@ -155,6 +164,31 @@ def test_compare_gives_one_row_per_label_with_its_own_verdict(tmp_path: Path) ->
     rows = world_table_rows(report)
     assert [row["label"] for row in rows] == ["rendered", "full", "seamed"]
     assert rows[2]["result"].startswith("FAIL") and "seams" in rows[2]["result"]
+
+
+NO_DRIFT = {"color": 0.0, "brightness": 0.0, "saturation": 0.0, "sharpness": 0.0}
+
+
+def measures_seeing(**shapes_seen: dict[str, dict[str, int]]) -> VideoMeasures:
+    """Hand-made measures; shapes_seen is left to its default when no shape is given."""
+    return VideoMeasures(frames=48, adherence=0.5, color_adherence=1.0, shape_adherence=0.5, motion_adherence=1.0,
+                         failed_seconds=(1,), drift=dict(NO_DRIFT), sharpness_mean=1.0, seam_ratio=1.0, seam_max=1.0,
+                         chunk_frames=33, **({"shapes_seen": shapes_seen} if shapes_seen else {}))
+
+
+def test_model_and_rendered_shapes_seen_sum_their_videos() -> None:
+    clips = (measures_seeing(diamond={"diamond": 1, "circle": 1}, triangle={"none": 2}),
+             measures_seeing(circle={"circle": 2}, diamond={"circle": 2}), measures_seeing())
+    model = ModelSummary("vae", "default", tuple(VideoResult(index, PROMPT, 0, clip, dict(NO_DRIFT), None)
+                                                 for index, clip in enumerate(clips)))
+    expected = {"circle": {"circle": 2}, "diamond": {"circle": 3, "diamond": 1}, "triangle": {"none": 2}}
+    data = model.to_dict(with_videos=False)
+    assert data["shapes_seen"] == expected
+    assert list(data["shapes_seen"]) == ["circle", "diamond", "triangle"]
+    assert list(data["shapes_seen"]["diamond"]) == ["circle", "diamond"]
+    report = WorldQualityReport(settings={}, prompts=(), rendered=clips, models=(model,))
+    assert report.rendered_summary()["shapes_seen"] == expected
+    assert clips[2].shapes_seen == {}  # measures built without the field (the default) add nothing
 
 
 def test_bad_settings_fail_before_any_work(tmp_path: Path) -> None:

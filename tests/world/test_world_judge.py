@@ -9,7 +9,17 @@ import numpy as np
 import pytest
 
 from helios_core.errors import MediaError
-from helios_core.world import WORLD_FPS, PromptError, judge_video, render_frames, scene_from_prompt
+from helios_core.world import (
+    WORLD_FPS,
+    JudgeReport,
+    ObjectVerdict,
+    PromptError,
+    SecondVerdict,
+    judge_video,
+    render_frames,
+    scene_from_prompt,
+)
+from helios_core.world.judge import shape_confusion
 
 HEIGHT, WIDTH = 64, 112
 TRUE_PROMPTS = [
@@ -110,6 +120,31 @@ def test_report_has_per_second_detail_and_serialises() -> None:
     assert detail.objects[1].seen_motion == "orbiting"
     as_dict = json.loads(json.dumps(report.to_dict()))
     assert as_dict["adherence"] == report.adherence and len(as_dict["seconds"]) == 3
+
+
+def _object(expected: str, seen: str | None, excused: bool = False) -> ObjectVerdict:
+    return ObjectVerdict(color="red", expected_shape=expected, seen_shape=seen, expected_motion="still",
+                         seen_motion="still", found_fraction=1.0, occluded=excused, shape_ok=seen == expected,
+                         motion_ok=True, features=None, excused=excused)
+
+
+def test_shape_confusion_counts_unexcused_object_seconds_with_none_for_no_shape() -> None:
+    seconds = [
+        (_object("diamond", "circle"), _object("triangle", "triangle")),
+        (_object("diamond", "circle"), _object("triangle", None)),
+        (_object("diamond", "diamond", excused=True), _object("triangle", "circle")),  # the excused one is left out
+    ]
+    report = JudgeReport("a prompt", 24.0, tuple(SecondVerdict(index, (), (), True, objects)
+                                                 for index, objects in enumerate(seconds)))
+    confusion = shape_confusion(report)
+    assert confusion == {"diamond": {"circle": 2}, "triangle": {"circle": 1, "none": 1, "triangle": 1}}
+    assert list(confusion) == ["diamond", "triangle"] and list(confusion["triangle"]) == ["circle", "none", "triangle"]
+
+
+def test_shape_confusion_of_clean_renders_is_diagonal() -> None:
+    for prompt, expected in [(TRUE_PROMPTS[0], {"circle": {"circle": 2}, "star": {"star": 2}}),
+                             (TRUE_PROMPTS[2], {"diamond": {"diamond": 2}})]:
+        assert shape_confusion(judge_video(_render(prompt, 2), prompt)) == expected
 
 
 def test_bad_inputs_raise_clear_errors() -> None:
