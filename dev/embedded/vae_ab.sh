@@ -8,7 +8,7 @@
 #   2. variants a and b at the same time, equal in everything but the finite-difference (edge) loss weight
 #      (GRAD_A, GRAD_B), each fitting its whole schedule into FIT seconds (train_vae --fit-seconds);
 #   3. the ceiling of each variant (QUALITY_PROMPTS x QUALITY_SECONDS held-out prompts), at the same time.
-# Knobs: VAE_BATCH (16), VAE_LR (6e-4: a restart from a trained VAE, below its first run's 1.5e-3), GRAD_A (0.5, the
+# Knobs: PROBES (1; 0 skips step 1 and uses --cudnn-benchmark), VAE_BATCH (16), VAE_LR (6e-4: a restart from a trained VAE, below its first run's 1.5e-3), GRAD_A (0.5, the
 # loss of the VAE being continued), GRAD_B (2.0), FIT (400), QUALITY_PROMPTS (8), QUALITY_SECONDS (10), VAE_EXTRA
 # (more train_vae arguments for every run, e.g. "--height 32 --width 64 --num-workers 0" for a quick CPU check).
 # Outputs (PUBLISH=dir): vae-a.tar, vae-b.tar, logs.tar.
@@ -31,10 +31,12 @@ probe() {  # name extra-args...
     --num-workers 12 "${COMMON[@]}" "${@:2}" > "$W/logs/probe-$1.out" 2>&1
   marginal_rate "$W/logs/probe-$1.out"
 }
-DET=$(probe deterministic); FAST=$(probe benchmark --cudnn-benchmark)
-say "probe steps/s (51..80, alone on the GPU): deterministic $DET, cudnn benchmark $FAST"
-MODE=(); python3 -c "import sys; sys.exit(not float(sys.argv[1]) > float(sys.argv[2]))" "$FAST" "$DET" \
-  && MODE=(--cudnn-benchmark)
+MODE=(--cudnn-benchmark)
+if [ "${PROBES:-1}" = 1 ]; then
+  DET=$(probe deterministic); FAST=$(probe benchmark --cudnn-benchmark)
+  say "probe steps/s (51..80, alone on the GPU): deterministic $DET, cudnn benchmark $FAST"
+  python3 -c "import sys; sys.exit(not float(sys.argv[1]) > float(sys.argv[2]))" "$FAST" "$DET" || MODE=()
+fi
 say "variants use: ${MODE[*]:-deterministic cudnn}"
 
 variant() {  # name gradient-weight
