@@ -5,12 +5,14 @@
 # Usage (repo root): PUBLISH=$OUT FIT=400 bash dev/embedded/vae_ab.sh WORKDIR FROM_VAE_FOLDER
 #   1. two 80-step probes, each alone on the GPU: cudnn deterministic, then --cudnn-benchmark; the marginal step rate
 #      of each (steps 51..80, after start-up) decides which mode the variants use;
-#   2. variants a and b at the same time, equal in everything but the finite-difference (edge) loss weight
-#      (GRAD_A, GRAD_B), each fitting its whole schedule into FIT seconds (train_vae --fit-seconds);
+#   2. variants a and b at the same time, equal in everything but their own train_vae arguments (VARIANT_A,
+#      VARIANT_B), each fitting its whole schedule into FIT seconds (train_vae --fit-seconds);
 #   3. the ceiling of each variant (QUALITY_PROMPTS x QUALITY_SECONDS held-out prompts), at the same time.
-# Knobs: PROBES (1; 0 skips step 1 and uses --cudnn-benchmark), VAE_BATCH (16), VAE_LR (6e-4: a restart from a trained VAE, below its first run's 1.5e-3), GRAD_A (0.5, the
-# loss of the VAE being continued), GRAD_B (2.0), FIT (400), QUALITY_PROMPTS (8), QUALITY_SECONDS (10), VAE_EXTRA
-# (more train_vae arguments for every run, e.g. "--height 32 --width 64 --num-workers 0" for a quick CPU check).
+# Knobs: PROBES (1; 0 skips step 1 and uses --cudnn-benchmark), VAE_BATCH (16), VAE_LR (6e-4: a restart from a
+# trained VAE, below its first run's 1.5e-3), VARIANT_A ("--object-weight 0": the loss of the VAE being continued),
+# VARIANT_B ("--object-weight 8": object pixels with their halo, 7% of a frame, then weigh about 40%), FIT (400),
+# QUALITY_PROMPTS (8), QUALITY_SECONDS (10), VAE_EXTRA (more train_vae arguments for every run, e.g. "--height 32
+# --width 64 --num-workers 0" for a quick CPU check).
 # Outputs (PUBLISH=dir): vae-a.tar, vae-b.tar, logs.tar.
 set -u
 W=${1:?work dir}; FROM=${2:?VAE folder to continue}
@@ -39,13 +41,12 @@ if [ "${PROBES:-1}" = 1 ]; then
 fi
 say "variants use: ${MODE[*]:-deterministic cudnn}"
 
-variant() {  # name gradient-weight
+variant() {  # name train_vae-arguments
   python3 -m helios_core.embedded.train_vae --out "$W/vae-$1" --steps 20000 --num-workers 7 "${COMMON[@]}" \
-    "${MODE[@]}" --gradient-weight "$2" --fit-seconds ${FIT:-400} --max-train-seconds $(( ${FIT:-400} + 30 )) \
-    > "$W/logs/vae-$1.out" 2>&1
-  say "vae-$1 (gradient weight $2): $(tail -n 1 "$W/logs/vae-$1.out")"
+    "${MODE[@]}" $2 --fit-seconds ${FIT:-400} --max-train-seconds $(( ${FIT:-400} + 30 )) > "$W/logs/vae-$1.out" 2>&1
+  say "vae-$1 ($2): $(tail -n 1 "$W/logs/vae-$1.out")"
 }
-variant a ${GRAD_A:-0.5} & variant b ${GRAD_B:-2.0} & wait
+variant a "${VARIANT_A:---object-weight 0}" & variant b "${VARIANT_B:---object-weight 8}" & wait
 
 for name in a b; do
   [ -f "$W/vae-$name/config.json" ] || continue

@@ -11,34 +11,53 @@ all seen. `TrainBatches[step]` is one whole training batch; its clip length is d
 (e.g. 17 or 33 frames), so both the 1-frame start and longer causal runs of the VAE are trained. With `crop`,
 each clip is rendered at full size and a window of that size is cut from it (same window for all its frames): the
 objects keep their real scale, which a smaller render would not, so a convolutional VAE trained on crops (cheap on a
-CPU) learns the same world.
+CPU) learns the same world. With `with_object_masks`, an item is (pixels, object mask): the mask (B, 1, T, H, W)
+uint8 marks where the frame differs from the same scene's render without objects, widened by OBJECT_MARGIN pixels
+(the halo a blurring decoder smears around an object is part of the object's error).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+import cv2
 import numpy as np
 import torch
 
 from helios_core.errors import ConfigError
-from helios_core.world.render import WORLD_FPS, render_frames
+from helios_core.world.render import WORLD_FPS, render_background, render_frames
 from helios_core.world.scene import sample_scene
 
 PURPOSES = {"train": 0, "stats": 1, "eval": 2}
 CLIP_SPLITS = {"train": "train", "stats": "train", "eval": "heldout"}
 WORLD_SPAN_FRAMES = 60 * WORLD_FPS  # start frames are drawn inside the first minute
+OBJECT_MARGIN = 2  # pixels the object mask reaches beyond the objects' anti-aliased rims
 
 
 def world_clip(seed: int, purpose: str, index: int, num_frames: int, height: int, width: int) -> np.ndarray:
     """Clip `index` of `purpose`: (num_frames, height, width, 3) uint8 RGB."""
+    return render_frames(*_clip_scene(seed, purpose, index, num_frames), num_frames, height, width)
+
+
+def world_clip_with_objects(
+    seed: int, purpose: str, index: int, num_frames: int, height: int, width: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """`world_clip` and its object mask (num_frames, height, width) bool (see the module docstring)."""
+    scene, start_frame = _clip_scene(seed, purpose, index, num_frames)
+    frames = render_frames(scene, start_frame, num_frames, height, width)
+    differs = np.any(frames != render_background(scene, start_frame, num_frames, height, width), axis=-1)
+    kernel = np.ones((2 * OBJECT_MARGIN + 1, 2 * OBJECT_MARGIN + 1), np.uint8)
+    mask = np.stack([cv2.dilate(frame.view(np.uint8), kernel) for frame in differs]).astype(bool)
+    return frames, mask
+
+
+def _clip_scene(seed: int, purpose: str, index: int, num_frames: int):
     if purpose not in PURPOSES:
         raise ConfigError(f"clip purpose {purpose!r} is unknown; choose one of {', '.join(PURPOSES)}")
     sequence = np.random.SeedSequence([seed, PURPOSES[purpose], index])
     scene_seed, start_draw = (int(v) for v in sequence.generate_state(2, dtype=np.uint32))
     scene = sample_scene(scene_seed, split=CLIP_SPLITS[purpose])
-    start_frame = start_draw % max(WORLD_SPAN_FRAMES - num_frames + 1, 1)
-    return render_frames(scene, start_frame, num_frames, height, width)
+    return scene, start_draw % max(WORLD_SPAN_FRAMES - num_frames + 1, 1)
 
 
 def clips_to_pixels(clips: Sequence[np.ndarray]) -> torch.Tensor:
@@ -55,7 +74,8 @@ def world_pixels(
 
 
 class TrainBatches(torch.utils.data.Dataset):
-    """Item `step` is that step's training batch (B, 3, T, H, W) in [-1, 1]; T is drawn from `clip_frames`.
+    """Item `step` is that step's training batch (B, 3, T, H, W) in [-1, 1]; T is drawn from `clip_frames`. With
+    `with_object_masks` it is (that batch, its object mask (B, 1, T, H, W) uint8).
 
     Batches are whole items (use `DataLoader(batch_size=None)`), so a worker renders one step's clips and the
     batch does not depend on how many workers there are.
@@ -70,6 +90,7 @@ class TrainBatches(torch.utils.data.Dataset):
         height: int,
         width: int,
         crop: tuple[int, int] | None = None,
+        with_object_masks: bool = False,
     ) -> None:
         if not clip_frames or any(f < 1 or (f - 1) % 4 for f in clip_frames):
             raise ConfigError(f"clip lengths must be 1 + 4k frames (e.g. 17, 33), got {list(clip_frames)}")
@@ -79,6 +100,7 @@ class TrainBatches(torch.utils.data.Dataset):
         if crop is not None and not (0 < crop[0] <= height and 0 < crop[1] <= width):
             raise ConfigError(f"crop {crop[0]}x{crop[1]} must fit inside the {height}x{width} frames")
         self.crop = crop
+        self.with_object_masks = with_object_masks
 
     def __len__(self) -> int:
         return self.steps
@@ -87,17 +109,28 @@ class TrainBatches(torch.utils.data.Dataset):
         rng = np.random.default_rng([self.seed, PURPOSES["train"], step, 1])
         return self.clip_frames[int(rng.integers(len(self.clip_frames)))]
 
-    def __getitem__(self, step: int) -> torch.Tensor:
+    def __getitem__(self, step: int) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         first = step * self.batch_size
-        indices = range(first, first + self.batch_size)
-        pixels = world_pixels(self.seed, "train", indices, self.frames_at(step), self.height, self.width)
-        if self.crop is None:
-            return pixels
-        rng = np.random.default_rng([self.seed, PURPOSES["train"], step, 2])
-        crop_h, crop_w = self.crop
-        windows = []
-        for clip in pixels:
-            top = int(rng.integers(self.height - crop_h + 1))
-            left = int(rng.integers(self.width - crop_w + 1))
-            windows.append(clip[:, :, top : top + crop_h, left : left + crop_w])
-        return torch.stack(windows)
+        num_frames = self.frames_at(step)
+        clips, masks = [], []
+        for index in range(first, first + self.batch_size):
+            if self.with_object_masks:
+                frames, mask = world_clip_with_objects(self.seed, "train", index, num_frames, self.height, self.width)
+                masks.append(mask)
+            else:
+                frames = world_clip(self.seed, "train", index, num_frames, self.height, self.width)
+            clips.append(frames)
+        pixels = clips_to_pixels(clips)
+        objects = torch.from_numpy(np.stack(masks)).unsqueeze(1).to(torch.uint8) if masks else None
+        if self.crop is not None:
+            rng = np.random.default_rng([self.seed, PURPOSES["train"], step, 2])
+            crop_h, crop_w = self.crop
+            windows = []
+            for _ in range(len(pixels)):
+                top = int(rng.integers(self.height - crop_h + 1))
+                left = int(rng.integers(self.width - crop_w + 1))
+                windows.append((slice(top, top + crop_h), slice(left, left + crop_w)))
+            pixels = torch.stack([clip[:, :, rows, cols] for clip, (rows, cols) in zip(pixels, windows)])
+            if objects is not None:
+                objects = torch.stack([mask[:, :, rows, cols] for mask, (rows, cols) in zip(objects, windows)])
+        return pixels if objects is None else (pixels, objects)

@@ -8,7 +8,7 @@ writer (MP4s plus manifest.jsonl); and a model-free judge that scores a video ag
 from helios_core.world.caption import caption, parse_prompt
 from helios_core.world.dataset import clip_seed, write_world_dataset
 from helios_core.world.judge import JudgeReport, ObjectVerdict, SecondVerdict, judge_video
-from helios_core.world.render import WORLD_FPS, render_frames
+from helios_core.world.render import WORLD_FPS, render_background, render_frames
 from helios_core.world.scene import (
     SPLITS,
     Scene,
@@ -55,6 +55,7 @@ __all__ = [
     "combination_split",
     "judge_video",
     "parse_prompt",
+    "render_background",
     "render_frames",
     "sample_scene",
     "scene_from_prompt",

@@ -1,4 +1,5 @@
-"""Rendering a scene: `render_frames(scene, start_frame, num_frames, height, width) -> (T, H, W, 3) uint8 RGB`.
+"""Rendering a scene: `render_frames(scene, start_frame, num_frames, height, width) -> (T, H, W, 3) uint8 RGB`
+(`render_background`: the same frames without the objects).
 
 Each frame is a pure function of (scene, frame index, size): frame i shows time i / 24 s. So a 60 s clip can be made
 chunk by chunk in constant memory, and any chunk equals the same frames of a longer render.
@@ -37,6 +38,18 @@ SUPERSAMPLE = 8
 
 def render_frames(scene: Scene, start_frame: int, num_frames: int, height: int, width: int) -> np.ndarray:
     """Frames start_frame .. start_frame + num_frames - 1 of `scene`, as uint8 RGB (num_frames, height, width, 3)."""
+    return _render(scene, start_frame, num_frames, height, width, with_objects=True)
+
+
+def render_background(scene: Scene, start_frame: int, num_frames: int, height: int, width: int) -> np.ndarray:
+    """The same frames as `render_frames` without the objects: background, camera pan and lighting only.
+
+    Where the two differ is where the objects are (their anti-aliased rims included), e.g. to weigh a loss there.
+    """
+    return _render(scene, start_frame, num_frames, height, width, with_objects=False)
+
+
+def _render(scene: Scene, start_frame: int, num_frames: int, height: int, width: int, with_objects: bool) -> np.ndarray:
     if start_frame < 0 or num_frames < 0:
         raise ConfigError(f"frames must be non-negative, got start_frame={start_frame}, num_frames={num_frames}")
     if height < MIN_SIDE or width < MIN_SIDE:
@@ -49,7 +62,7 @@ def render_frames(scene: Scene, start_frame: int, num_frames: int, height: int, 
         t = (start_frame + offset) / WORLD_FPS
         frame = frames[offset]
         frame[:] = static_background if static_background is not None else _background(scene, t, height, width)
-        for obj in drawing_order:
+        for obj in drawing_order if with_objects else ():
             for outline in outlines_at(obj, t, height, width):
                 _paint(frame, outline, COLORS[obj.color])
     if scene.lighting_change and num_frames:

@@ -139,3 +139,46 @@ def test_cudnn_benchmark_is_opt_in_and_trades_determinism():
     assert not default.cudnn_benchmark and fast.cudnn_benchmark
     assert cudnn_modes(default) == (True, False)  # (deterministic, benchmark)
     assert cudnn_modes(fast) == (False, True)
+
+
+def test_object_weight_makes_an_error_on_an_object_count_one_plus_w_times():
+    """The L1 terms are weighted means: the same error costs (1 + W) times more on an object's pixels than off them."""
+    from helios_core.embedded.train_vae import _loss
+
+    settings = toy_settings(gradient_weight=0.0, kl_weight=0.0)
+    target = torch.zeros(1, 3, 5, 8, 8)
+    weights = torch.ones(1, 1, 5, 8, 8)
+    weights[..., :4, :] = 1.0 + 9.0  # object_weight 9 on the top half
+    moments = torch.zeros(1, 4, 2, 1, 1)
+    on_object, off_object = target.clone(), target.clone()
+    on_object[..., 1, 1] = 0.5
+    off_object[..., 6, 6] = 0.5
+    loss_on, _ = _loss(on_object, target, moments, moments, settings, weights)
+    loss_off, _ = _loss(off_object, target, moments, moments, settings, weights)
+    assert torch.allclose(loss_on, 10.0 * loss_off)
+    plain, _ = _loss(on_object, target, moments, moments, settings)
+    assert torch.allclose(plain, on_object.abs().mean())  # no weights: the plain mean, as before
+    # The finite-difference term weighs a difference by the larger weight of its two pixels: an object's edge counts.
+    edge_settings = toy_settings(gradient_weight=1.0, kl_weight=0.0)
+    edge_on, _ = _loss(on_object, target, moments, moments, edge_settings, weights)
+    edge_off, _ = _loss(off_object, target, moments, moments, edge_settings, weights)
+    assert edge_on > edge_off
+
+
+def test_training_with_object_weight_weighs_object_pixels_and_learns(monkeypatch):
+    import helios_core.embedded.train_vae as module
+
+    seen = []
+    real_loss = module._loss
+
+    def spy(recon, target, mean, logvar, settings, weights=None):
+        seen.append(None if weights is None else sorted(torch.unique(weights).tolist()))
+        return real_loss(recon, target, mean, logvar, settings, weights)
+
+    monkeypatch.setattr(module, "_loss", spy)
+    result = train_vae(toy_settings(steps=12, object_weight=4.0, height=32, width=64))
+    assert result.losses[-1] < result.losses[0]
+    assert all(values is not None and set(values) <= {1.0, 5.0} for values in seen)
+    assert any(values == [1.0, 5.0] for values in seen)  # object pixels weigh 1 + 4, the rest 1
+    settings, _ = _parse(["--out", "x", "--steps", "1", "--object-weight", "4"])
+    assert settings.object_weight == 4.0

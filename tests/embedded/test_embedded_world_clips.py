@@ -70,3 +70,37 @@ def test_crops_are_windows_of_the_full_render_at_its_scale():
     assert torch.equal(windows, cropped[1])
     with pytest.raises(ConfigError, match="must fit"):
         TrainBatches(0, 1, 1, (5,), 16, 16, crop=(32, 8))
+
+
+def test_object_masks_cover_the_objects_and_their_halo_and_follow_the_crop():
+    from helios_core.embedded.world_clips import OBJECT_MARGIN, world_clip_with_objects
+
+    frames, mask = world_clip_with_objects(2, "train", 4, 5, 64, 128)
+    assert np.array_equal(frames, world_clip(2, "train", 4, 5, 64, 128))
+    assert mask.shape == (5, 64, 128) and mask.dtype == bool
+    assert 0.005 < mask.mean() < 0.5  # objects are a few percent of a frame
+    # Every masked pixel lies within OBJECT_MARGIN of a pixel that differs from the scene without objects, and every
+    # such pixel is masked (checked through the mask's own definition on an independent background render).
+    from helios_core.embedded.world_clips import _clip_scene
+    from helios_core.world.render import render_background
+
+    scene, start = _clip_scene(2, "train", 4, 5)
+    differs = np.any(frames != render_background(scene, start, 5, 64, 128), axis=-1)
+    assert np.all(mask[differs])
+    for t, y, x in zip(*np.nonzero(mask)):
+        window = differs[t, max(y - OBJECT_MARGIN, 0):y + OBJECT_MARGIN + 1, max(x - OBJECT_MARGIN, 0):x + OBJECT_MARGIN + 1]
+        assert window.any()
+
+    plain = TrainBatches(seed=1, steps=4, batch_size=2, clip_frames=(5,), height=32, width=64, crop=(16, 24))
+    masked = TrainBatches(seed=1, steps=4, batch_size=2, clip_frames=(5,), height=32, width=64, crop=(16, 24),
+                          with_object_masks=True)
+    pixels, objects = masked[3]
+    assert torch.equal(pixels, plain[3])  # the same clips and the same windows
+    assert objects.shape == (2, 1, 5, 16, 24) and objects.dtype == torch.uint8
+    full_pixels, full_objects = TrainBatches(1, 4, 2, (5,), 32, 64, with_object_masks=True)[3]
+    # The crop cut the same window from the pixels and from the mask.
+    for clip in range(2):
+        hits = [(top, left) for top in range(32 - 16 + 1) for left in range(64 - 24 + 1)
+                if torch.equal(full_pixels[clip, :, :, top:top + 16, left:left + 24], pixels[clip])]
+        assert any(torch.equal(full_objects[clip, :, :, top:top + 16, left:left + 24], objects[clip])
+                   for top, left in hits)

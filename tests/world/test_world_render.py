@@ -132,3 +132,30 @@ def test_bad_sizes_are_config_errors() -> None:
         render_frames(sample_scene(0), 0, 1, 4, 4)
     with pytest.raises(ConfigError, match="non-negative"):
         render_frames(sample_scene(0), -1, 1, HEIGHT, WIDTH)
+
+
+def test_background_render_is_the_frames_without_their_objects():
+    """Outside every object's outline box the two renders are equal (pan and lighting included); at each object's
+    centre they differ (an object never has its background's colour)."""
+    from helios_core.world.geometry import outlines_at
+    from helios_core.world.render import render_background
+
+    scene = scene_from_prompt(
+        "a large red star moving left and a small blue circle orbiting on a green striped background, "
+        "slow camera pan right, changing light", seed=3)
+    height, width, start = 64, 128, 40
+    frames = render_frames(scene, start, 5, height, width)
+    background = render_background(scene, start, 5, height, width)
+    assert background.shape == frames.shape and background.dtype == np.uint8
+    for offset in range(5):
+        inside = np.zeros((height, width), bool)
+        for obj in scene.objects:
+            for outline in outlines_at(obj, (start + offset) / WORLD_FPS, height, width):
+                left, top = np.floor(outline.min(axis=0)).astype(int) - 1
+                right, bottom = np.ceil(outline.max(axis=0)).astype(int) + 1
+                inside[max(top, 0):bottom, max(left, 0):right] = True
+                cx, cy = outline.mean(axis=0).astype(int)
+                if 0 <= cx < width and 0 <= cy < height:
+                    assert np.any(frames[offset, cy, cx] != background[offset, cy, cx])
+        assert np.array_equal(frames[offset][~inside], background[offset][~inside])
+    assert not np.array_equal(background[0], background[-1])  # the pan and the lighting still move it
