@@ -28,7 +28,7 @@ from helios_core.decode_queue import ChunkDecode
 from helios_core.host_copy import host_to_device
 from helios_core.model.vae import LatentCodec, pixels_from_uint8
 from helios_core.request import GenerationRequest
-from helios_core.samplers import ChunkDenoiser, TextConditioning
+from helios_core.samplers import ChunkDenoiser
 from helios_core.text_schedule import TextTimeline
 
 
