@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from helios_core.errors import ConfigError
-from helios_core.world.render import WORLD_FPS, render_background, render_frames
+from helios_core.world.render import WORLD_FPS, render_frames, render_frames_and_background
 from helios_core.world.scene import sample_scene
 
 PURPOSES = {"train": 0, "stats": 1, "eval": 2}
@@ -44,8 +44,8 @@ def world_clip_with_objects(
 ) -> tuple[np.ndarray, np.ndarray]:
     """`world_clip` and its object mask (num_frames, height, width) bool (see the module docstring)."""
     scene, start_frame = _clip_scene(seed, purpose, index, num_frames)
-    frames = render_frames(scene, start_frame, num_frames, height, width)
-    differs = np.any(frames != render_background(scene, start_frame, num_frames, height, width), axis=-1)
+    frames, background = render_frames_and_background(scene, start_frame, num_frames, height, width)
+    differs = np.any(frames != background, axis=-1)
     kernel = np.ones((2 * OBJECT_MARGIN + 1, 2 * OBJECT_MARGIN + 1), np.uint8)
     mask = np.stack([cv2.dilate(frame.view(np.uint8), kernel) for frame in differs]).astype(bool)
     return frames, mask

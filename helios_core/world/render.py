@@ -1,5 +1,5 @@
 """Rendering a scene: `render_frames(scene, start_frame, num_frames, height, width) -> (T, H, W, 3) uint8 RGB`
-(`render_background`: the same frames without the objects).
+(`render_background`: the same frames without the objects; `render_frames_and_background`: both in one pass).
 
 Each frame is a pure function of (scene, frame index, size): frame i shows time i / 24 s. So a 60 s clip can be made
 chunk by chunk in constant memory, and any chunk equals the same frames of a longer render.
@@ -38,7 +38,7 @@ SUPERSAMPLE = 8
 
 def render_frames(scene: Scene, start_frame: int, num_frames: int, height: int, width: int) -> np.ndarray:
     """Frames start_frame .. start_frame + num_frames - 1 of `scene`, as uint8 RGB (num_frames, height, width, 3)."""
-    return _render(scene, start_frame, num_frames, height, width, with_objects=True)
+    return _render(scene, start_frame, num_frames, height, width, with_objects=True, keep_background=False)[0]
 
 
 def render_background(scene: Scene, start_frame: int, num_frames: int, height: int, width: int) -> np.ndarray:
@@ -46,31 +46,52 @@ def render_background(scene: Scene, start_frame: int, num_frames: int, height: i
 
     Where the two differ is where the objects are (their anti-aliased rims included), e.g. to weigh a loss there.
     """
-    return _render(scene, start_frame, num_frames, height, width, with_objects=False)
+    return _render(scene, start_frame, num_frames, height, width, with_objects=False, keep_background=False)[0]
 
 
-def _render(scene: Scene, start_frame: int, num_frames: int, height: int, width: int, with_objects: bool) -> np.ndarray:
+def render_frames_and_background(
+    scene: Scene, start_frame: int, num_frames: int, height: int, width: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """`render_frames` and `render_background` of the same frames in one pass: the background is drawn once (it is
+    about 40% of a full render's time at 128x256)."""
+    frames, background = _render(scene, start_frame, num_frames, height, width, with_objects=True, keep_background=True)
+    assert background is not None
+    return frames, background
+
+
+def _render(scene: Scene, start_frame: int, num_frames: int, height: int, width: int, *, with_objects: bool,
+            keep_background: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    """(frames, their background before the objects were painted, or None unless `keep_background`)."""
     if start_frame < 0 or num_frames < 0:
         raise ConfigError(f"frames must be non-negative, got start_frame={start_frame}, num_frames={num_frames}")
     if height < MIN_SIDE or width < MIN_SIDE:
         raise ConfigError(f"world frames must be at least {MIN_SIDE}x{MIN_SIDE} pixels, got {height}x{width}")
     frames = np.empty((num_frames, height, width, 3), dtype=np.uint8)
+    background = np.empty_like(frames) if keep_background else None
     # Larger objects first, so a small object passing a large one stays on top and is never hidden completely.
-    drawing_order = sorted(scene.objects, key=lambda obj: -SIZE_RADIUS[obj.size])
+    drawing_order = sorted(scene.objects, key=lambda obj: -SIZE_RADIUS[obj.size]) if with_objects else []
     static_background = None if scene.camera_pan else _background(scene, 0.0, height, width)
     for offset in range(num_frames):
         t = (start_frame + offset) / WORLD_FPS
         frame = frames[offset]
         frame[:] = static_background if static_background is not None else _background(scene, t, height, width)
-        for obj in drawing_order if with_objects else ():
+        if background is not None:
+            background[offset] = frame
+        for obj in drawing_order:
             for outline in outlines_at(obj, t, height, width):
                 _paint(frame, outline, COLORS[obj.color])
     if scene.lighting_change and num_frames:
-        times = (start_frame + np.arange(num_frames)) / WORLD_FPS
-        gains = 1.0 + LIGHTING_AMPLITUDE * np.sin(2 * math.pi * times / LIGHTING_PERIOD_S)
-        lit = frames.astype(np.float32) * gains[:, None, None, None].astype(np.float32)
-        frames = np.clip(lit + 0.5, 0, 255).astype(np.uint8)
-    return frames
+        frames = _lit(frames, start_frame)
+        background = None if background is None else _lit(background, start_frame)
+    return frames, background
+
+
+def _lit(frames: np.ndarray, start_frame: int) -> np.ndarray:
+    """The frames under the world's lighting change (a slow brightness oscillation), as new uint8 frames."""
+    times = (start_frame + np.arange(len(frames))) / WORLD_FPS
+    gains = 1.0 + LIGHTING_AMPLITUDE * np.sin(2 * math.pi * times / LIGHTING_PERIOD_S)
+    lit = frames.astype(np.float32) * gains[:, None, None, None].astype(np.float32)
+    return np.clip(lit + 0.5, 0, 255).astype(np.uint8)
 
 
 def _paint(frame: np.ndarray, outline: np.ndarray, rgb: tuple[int, int, int]) -> None:

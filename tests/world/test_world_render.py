@@ -159,3 +159,14 @@ def test_background_render_is_the_frames_without_their_objects():
                     assert np.any(frames[offset, cy, cx] != background[offset, cy, cx])
         assert np.array_equal(frames[offset][~inside], background[offset][~inside])
     assert not np.array_equal(background[0], background[-1])  # the pan and the lighting still move it
+
+
+def test_frames_and_background_in_one_pass_equal_the_two_renders():
+    from helios_core.world.render import render_background, render_frames_and_background
+
+    for prompt in ("a small red star moving left on a green striped background, slow camera pan right, changing light",
+                   "a large white square bouncing on a blue gradient background"):
+        scene = scene_from_prompt(prompt, seed=5)
+        frames, background = render_frames_and_background(scene, 30, 4, 32, 64)
+        assert np.array_equal(frames, render_frames(scene, 30, 4, 32, 64))
+        assert np.array_equal(background, render_background(scene, 30, 4, 32, 64))
