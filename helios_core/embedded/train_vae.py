@@ -9,10 +9,10 @@ Loss (per element means, pixels in [-1, 1]): L1(recon, x) + gradient_weight * L1
 x, y and t (edges of flat shapes and frame-to-frame change, which a plain L1 under-weights: they are few pixels)
 + kl_weight * KL(posterior || N(0, 1)). With object_weight W > 0 both L1 terms are weighted means, each pixel
 weighing 1 + W where the world's objects are (world_clips' object mask, a 2-pixel halo included) and 1 elsewhere:
-objects cover a few percent of a frame, so an unweighted loss is mostly background, and a VAE trained on it keeps the
-checkers and stripes while it rounds every object into a blob. The reconstruction is the decoder's UNCLAMPED output (vae_forward), so no
-pixel loses its gradient by overshooting. On CUDA the forward runs under bf16 autocast; weights, optimizer state and
-the loss are fp32.
+objects with their halo are about 7% of a frame, so an unweighted loss is mostly background, and a VAE trained on it
+keeps the checkers and stripes while it rounds every object into a blob. The reconstruction is the decoder's
+UNCLAMPED output (vae_forward), so no pixel loses its gradient by overshooting. On CUDA the forward runs under bf16
+autocast; weights, optimizer state and the loss are fp32.
 
 Determinism: the initial weights come from `seed` (fork_rng, so the caller's RNG is untouched), every batch from
 (seed, step) (world_clips), and the posterior noise from a generator seeded with `seed`. On a CPU two runs with the
