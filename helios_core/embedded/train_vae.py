@@ -11,7 +11,9 @@ x, y and t (edges of flat shapes and frame-to-frame change, which a plain L1 und
 weighing 1 + W where the world's objects are (world_clips' object mask, a 2-pixel halo included) and 1 elsewhere:
 objects with their halo are about 7% of a frame, so an unweighted loss is mostly background, and a VAE trained on it
 keeps the checkers and stripes while it rounds every object into a blob. The reconstruction is the decoder's
-UNCLAMPED output (vae_forward), so no pixel loses its gradient by overshooting. On CUDA the forward runs under bf16
+UNCLAMPED output (vae_forward), so no pixel loses its gradient by overshooting. With `decoder_only` (and `init_from`) only the
+decoder side learns: the latents, and so any transformer trained on them, stay valid for the new decoder. With
+`object_crop_share` (CPU crops) that share of the windows is moved onto an object. On CUDA the forward runs under bf16
 autocast; weights, optimizer state and the loss are fp32.
 
 Determinism: the initial weights come from `seed` (fork_rng, so the caller's RNG is untouched), every batch from
@@ -65,6 +67,10 @@ class VaeTrainSettings:
     measure_batch: int = 8
     num_workers: int = 0
     crop: tuple[int, int] | None = None  # train on windows of this size cut from height x width renders
+    object_crop_share: float = 0.0  # > 0 (with crop and object_weight): this share of crops is moved onto an object
+    # Train only the decoder side (post_quant_conv, decoder) of an `init_from` VAE: the encoder and its latent
+    # statistics stay bit-for-bit, so a transformer trained on that VAE's latents still fits the new decoder.
+    decoder_only: bool = False
     init_from: str | None = None  # start from this saved AutoencoderKLWan folder instead of random weights
     max_train_seconds: float = 0.0  # > 0: stop training early after this long (a safety net for time-limited runs)
     # > 0: fit the whole schedule (warm-up, cosine decay to its end) into about this many seconds of training: the
@@ -106,13 +112,18 @@ def train_vae(settings: VaeTrainSettings, on_progress: Callable[[str], None] | N
             vae = AutoencoderKLWan.from_config(settings.vae_config)
         _start_nearly_deterministic(vae, settings.initial_logvar)
     vae = vae.to(device).train()
-    optimizer = torch.optim.AdamW(vae.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay)
+    if settings.decoder_only:
+        for module in (vae.encoder, vae.quant_conv):
+            module.requires_grad_(False)
+    trained = [p for p in vae.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trained, lr=settings.learning_rate, weight_decay=settings.weight_decay)
     plan = {"steps": settings.steps}  # fit_seconds may shorten it once the step rate is known
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: _lr_factor(step, settings, plan["steps"]))
     noise = torch.Generator(device).manual_seed(settings.seed)
     batches = TrainBatches(settings.seed, settings.steps, settings.batch_size, settings.clip_frames,
                            settings.height, settings.width, settings.crop,
-                           with_object_masks=settings.object_weight > 0)
+                           with_object_masks=settings.object_weight > 0,
+                           object_crop_share=settings.object_crop_share)
     loader = torch.utils.data.DataLoader(batches, batch_size=None, shuffle=False, num_workers=settings.num_workers,
                                          worker_init_fn=_quiet_worker, persistent_workers=False,
                                          prefetch_factor=4 if settings.num_workers else None)
@@ -135,7 +146,8 @@ def train_vae(settings: VaeTrainSettings, on_progress: Callable[[str], None] | N
         final_lr = optimizer.param_groups[0]["lr"]
         pixels = pixels.to(device, non_blocking=True)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-            mean, logvar = encode_moments(vae, pixels)
+            with torch.set_grad_enabled(not settings.decoder_only):  # a frozen encoder needs no graph
+                mean, logvar = encode_moments(vae, pixels)
             recon = decode_unclamped(vae, sample_latents(mean, logvar, noise))
         weights = None
         if objects is not None:
@@ -143,7 +155,7 @@ def train_vae(settings: VaeTrainSettings, on_progress: Callable[[str], None] | N
         loss, parts = _loss(recon.float(), pixels, mean.float(), logvar.float(), settings, weights)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(vae.parameters(), settings.grad_clip)
+        torch.nn.utils.clip_grad_norm_(trained, settings.grad_clip)
         optimizer.step()
         schedule.step()
         losses.append(float(loss.detach()))
@@ -161,8 +173,11 @@ def train_vae(settings: VaeTrainSettings, on_progress: Callable[[str], None] | N
     train_seconds = clock() - started
     vae.eval()
     started = clock()
-    latents_mean, latents_std = latent_statistics(vae, _measure_batches(settings, "stats"), settings.seed)
-    vae.register_to_config(latents_mean=latents_mean, latents_std=latents_std)
+    if settings.decoder_only:  # the encoder did not change, so neither did its latents: keep their statistics
+        latents_mean, latents_std = list(vae.config.latents_mean), list(vae.config.latents_std)
+    else:
+        latents_mean, latents_std = latent_statistics(vae, _measure_batches(settings, "stats"), settings.seed)
+        vae.register_to_config(latents_mean=latents_mean, latents_std=latents_std)
     heldout_psnr = reconstruction_psnr(vae, _measure_batches(settings, "eval"))
     report(f"held-out reconstruction PSNR {heldout_psnr:.2f} dB over {settings.eval_clips} clips "
            f"of {settings.measure_frames} frames")
@@ -278,6 +293,10 @@ def _check(settings: VaeTrainSettings) -> None:
         # logged --steps takes exactly the same steps.
         raise ConfigError(f"--fit-seconds needs --warmup-steps >= {FIT_PROBE_END} (the step rate is measured during "
                           f"the warm-up), got {settings.warmup_steps}")
+    if settings.decoder_only and not settings.init_from:
+        raise ConfigError("--decoder-only trains the decoder of an existing VAE: pass --init-from FOLDER")
+    if settings.object_crop_share > 0 and (settings.crop is None or settings.object_weight <= 0):
+        raise ConfigError("--object-crop-share moves crops onto objects: it needs --crop and --object-weight > 0")
     if settings.height % spatial or settings.width % spatial:
         raise ConfigError(f"--height/--width must be multiples of {spatial}, got {settings.height}x{settings.width}")
 
@@ -289,13 +308,15 @@ def _parse(argv: Sequence[str] | None) -> tuple[VaeTrainSettings, Path]:
     parser.add_argument("--seed", type=int, default=0)
     defaults = VaeTrainSettings(steps=1)
     for name in ("batch_size", "height", "width", "learning_rate", "warmup_steps", "gradient_weight", "object_weight",
-                 "kl_weight",
+                 "kl_weight", "object_crop_share",
                  "initial_logvar",
                  "stats_clips", "eval_clips", "num_workers", "max_train_seconds", "fit_seconds", "device", "init_from"):
         value = getattr(defaults, name)
         parser.add_argument("--" + name.replace("_", "-"), type=str if value is None else type(value), default=value)
     parser.add_argument("--cudnn-benchmark", action="store_true",
                         help="CUDA: let cudnn pick its fastest convolution algorithms (runs no longer agree to rounding)")
+    parser.add_argument("--decoder-only", action="store_true",
+                        help="train only the decoder of --init-from; its encoder and latent statistics stay as they are")
     parser.add_argument("--clip-frames", default="17,33", help="comma-separated clip lengths (1 + 4k frames)")
     parser.add_argument("--crop", default=None, help="HxW windows cut from the renders, e.g. 64x64 (CPU training)")
     parser.add_argument("--vae-overrides", default="{}", help="JSON object of AutoencoderKLWan config keys to change")

@@ -14,6 +14,7 @@ objects keep their real scale, which a smaller render would not, so a convolutio
 CPU) learns the same world. With `with_object_masks`, an item is (pixels, object mask): the mask (B, 1, T, H, W)
 uint8 marks where the frame differs from the same scene's render without objects, widened by OBJECT_MARGIN pixels
 (the halo a blurring decoder smears around an object is part of the object's error).
+With `object_crop_share` > 0 (masks and a crop needed), that share of the crops is moved to hold an object.
 """
 
 from __future__ import annotations
@@ -91,6 +92,7 @@ class TrainBatches(torch.utils.data.Dataset):
         width: int,
         crop: tuple[int, int] | None = None,
         with_object_masks: bool = False,
+        object_crop_share: float = 0.0,
     ) -> None:
         if not clip_frames or any(f < 1 or (f - 1) % 4 for f in clip_frames):
             raise ConfigError(f"clip lengths must be 1 + 4k frames (e.g. 17, 33), got {list(clip_frames)}")
@@ -99,8 +101,13 @@ class TrainBatches(torch.utils.data.Dataset):
         self.height, self.width = height, width
         if crop is not None and not (0 < crop[0] <= height and 0 < crop[1] <= width):
             raise ConfigError(f"crop {crop[0]}x{crop[1]} must fit inside the {height}x{width} frames")
+        if not 0.0 <= object_crop_share <= 1.0:
+            raise ConfigError(f"the share of object-centred crops must be in [0, 1], got {object_crop_share}")
+        if object_crop_share > 0 and (crop is None or not with_object_masks):
+            raise ConfigError("object-centred crops need a crop size and object masks")
         self.crop = crop
         self.with_object_masks = with_object_masks
+        self.object_crop_share = object_crop_share
 
     def __len__(self) -> int:
         return self.steps
@@ -123,14 +130,32 @@ class TrainBatches(torch.utils.data.Dataset):
         pixels = clips_to_pixels(clips)
         objects = torch.from_numpy(np.stack(masks)).unsqueeze(1).to(torch.uint8) if masks else None
         if self.crop is not None:
-            rng = np.random.default_rng([self.seed, PURPOSES["train"], step, 2])
-            crop_h, crop_w = self.crop
-            windows = []
-            for _ in range(len(pixels)):
-                top = int(rng.integers(self.height - crop_h + 1))
-                left = int(rng.integers(self.width - crop_w + 1))
-                windows.append((slice(top, top + crop_h), slice(left, left + crop_w)))
+            windows = self._windows(step, objects)
             pixels = torch.stack([clip[:, :, rows, cols] for clip, (rows, cols) in zip(pixels, windows)])
             if objects is not None:
                 objects = torch.stack([mask[:, :, rows, cols] for mask, (rows, cols) in zip(objects, windows)])
         return pixels if objects is None else (pixels, objects)
+
+    def _windows(self, step: int, objects: torch.Tensor | None) -> list[tuple[slice, slice]]:
+        """One crop window per clip of batch `step`. A uniform window (drawn exactly as without object crops, so
+        runs without them are unchanged); with probability `object_crop_share` it is replaced by one that holds a
+        random object pixel of the clip at a uniformly random place inside it (clamped to the frame).
+
+        Why: a 64x64 window drawn uniformly from a 128x256 frame holds almost no object about half the time (54% of
+        160 training crops held more than 2% object pixels), and the background is what the VAE already keeps. A
+        clip without any object keeps its uniform window."""
+        rng = np.random.default_rng([self.seed, PURPOSES["train"], step, 2])
+        centred = np.random.default_rng([self.seed, PURPOSES["train"], step, 3])
+        crop_h, crop_w = self.crop
+        windows = []
+        for clip in range(self.batch_size):
+            top = int(rng.integers(self.height - crop_h + 1))
+            left = int(rng.integers(self.width - crop_w + 1))
+            if self.object_crop_share > 0 and centred.random() < self.object_crop_share:
+                ys, xs = np.nonzero(objects[clip, 0].amax(dim=0).numpy())
+                if len(ys):
+                    pick = int(centred.integers(len(ys)))
+                    top = int(np.clip(ys[pick] - centred.integers(crop_h), 0, self.height - crop_h))
+                    left = int(np.clip(xs[pick] - centred.integers(crop_w), 0, self.width - crop_w))
+            windows.append((slice(top, top + crop_h), slice(left, left + crop_w)))
+        return windows

@@ -182,3 +182,23 @@ def test_training_with_object_weight_weighs_object_pixels_and_learns(monkeypatch
     assert any(values == [1.0, 5.0] for values in seen)  # object pixels weigh 1 + 4, the rest 1
     settings, _ = _parse(["--out", "x", "--steps", "1", "--object-weight", "4"])
     assert settings.object_weight == 4.0
+
+
+def test_decoder_only_keeps_the_encoder_and_its_latent_statistics(trained, tmp_path):
+    save_trained_vae(trained, toy_settings(), tmp_path / "start")
+    result = train_vae(toy_settings(steps=4, decoder_only=True, init_from=str(tmp_path / "start")))
+    start, after = trained.vae.state_dict(), result.vae.state_dict()
+    encoder_side = [k for k in start if k.startswith(("encoder.", "quant_conv."))]
+    decoder_side = [k for k in start if k.startswith(("decoder.", "post_quant_conv."))]
+    assert encoder_side and decoder_side and len(encoder_side) + len(decoder_side) == len(start)
+    assert all(torch.equal(start[k], after[k]) for k in encoder_side)
+    assert any(not torch.equal(start[k], after[k]) for k in decoder_side)
+    assert result.latents_mean == trained.latents_mean and result.latents_std == trained.latents_std
+    assert list(result.vae.config.latents_std) == trained.latents_std
+    with pytest.raises(ConfigError, match="--init-from"):
+        train_vae(toy_settings(decoder_only=True))
+    settings, _ = _parse(["--out", "x", "--steps", "1", "--decoder-only", "--init-from", "v", "--crop", "8x8",
+                          "--object-weight", "2", "--object-crop-share", "0.5"])
+    assert settings.decoder_only and settings.object_crop_share == 0.5
+    with pytest.raises(ConfigError, match="--object-crop-share"):
+        train_vae(toy_settings(object_crop_share=0.5))  # no crop, no object weight

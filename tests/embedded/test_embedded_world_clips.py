@@ -104,3 +104,31 @@ def test_object_masks_cover_the_objects_and_their_halo_and_follow_the_crop():
                 if torch.equal(full_pixels[clip, :, :, top:top + 16, left:left + 24], pixels[clip])]
         assert any(torch.equal(full_objects[clip, :, :, top:top + 16, left:left + 24], objects[clip])
                    for top, left in hits)
+
+
+def test_object_centred_crops_hold_an_object_and_leave_uniform_crops_unchanged():
+    masked = dict(seed=3, steps=6, batch_size=4, clip_frames=(5,), height=64, width=128, crop=(16, 16),
+                  with_object_masks=True)
+    uniform, centred = TrainBatches(**masked), TrainBatches(**masked, object_crop_share=1.0)
+    full = TrainBatches(**{**masked, "crop": None})
+    held_uniform = held_centred = 0
+    for step in range(6):
+        (_, plain_objects), (pixels, objects) = uniform[step], centred[step]
+        full_pixels, full_objects = full[step]
+        for clip in range(4):
+            held_uniform += bool(plain_objects[clip].any())
+            held_centred += bool(objects[clip].any())
+            if full_objects[clip].any():  # a clip with an object gets a window holding some of it
+                assert objects[clip].any()
+            hits = [(top, left) for top in range(64 - 16 + 1) for left in range(128 - 16 + 1)
+                    if torch.equal(full_pixels[clip, :, :, top:top + 16, left:left + 16], pixels[clip])]
+            assert any(torch.equal(full_objects[clip, :, :, top:top + 16, left:left + 16], objects[clip])
+                       for top, left in hits)  # still an exact window, the same for pixels and mask
+    assert held_centred == 24 > held_uniform
+    # Share 0 draws exactly the old windows; the centred ones are a pure function of the step too.
+    assert torch.equal(TrainBatches(**masked, object_crop_share=0.0)[2][0], uniform[2][0])
+    assert torch.equal(TrainBatches(**masked, object_crop_share=1.0)[2][0], centred[2][0])
+    with pytest.raises(ConfigError, match="need a crop size and object masks"):
+        TrainBatches(0, 1, 1, (5,), 16, 16, crop=(8, 8), object_crop_share=0.5)
+    with pytest.raises(ConfigError, match="in \\[0, 1\\]"):
+        TrainBatches(**masked, object_crop_share=1.5)
