@@ -190,6 +190,12 @@ def save_trained_vae(result: VaeTrainResult, settings: VaeTrainSettings, out_dir
     """Write the diffusers folder (fp32 safetensors) plus train_log.json; returns `out_dir`."""
     out_dir = Path(out_dir)
     result.vae.save_pretrained(out_dir, safe_serialization=True)
+    # diffusers records the folder a continued VAE came from (`_name_or_path`): a path on the training machine,
+    # meaningless in a shipped model, so it is dropped.
+    config_path = out_dir / "config.json"
+    config = json.loads(config_path.read_text())
+    if config.pop("_name_or_path", None) is not None:
+        config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
     log = {
         "settings": {k: v for k, v in asdict(settings).items()},
         "latents_mean": result.latents_mean,

@@ -75,6 +75,8 @@ def test_training_continues_from_a_saved_folder(trained, tmp_path):
     start, after = trained.vae.state_dict(), resumed.vae.state_dict()
     moved = max(float((after[k] - start[k]).abs().max()) for k in start)
     assert 0 < moved < 1e-4
+    save_trained_vae(resumed, toy_settings(), tmp_path / "resumed")
+    assert "_name_or_path" not in json.loads((tmp_path / "resumed" / "config.json").read_text())
 
 
 def test_statistics_normalise_the_latents(trained):
