@@ -11,10 +11,10 @@ x, y and t (edges of flat shapes and frame-to-frame change, which a plain L1 und
 weighing 1 + W where the world's objects are (world_clips' object mask, a 2-pixel halo included) and 1 elsewhere:
 objects with their halo are about 7% of a frame, so an unweighted loss is mostly background, and a VAE trained on it
 keeps the checkers and stripes while it rounds every object into a blob. The reconstruction is the decoder's
-UNCLAMPED output (vae_forward), so no pixel loses its gradient by overshooting. With `decoder_only` (and `init_from`) only the
-decoder side learns: the latents, and so any transformer trained on them, stay valid for the new decoder. With
-`object_crop_share` (CPU crops) that share of the windows is moved onto an object. On CUDA the forward runs under bf16
-autocast; weights, optimizer state and the loss are fp32.
+UNCLAMPED output (vae_forward), so no pixel loses its gradient by overshooting. With `decoder_only` (and
+`init_from`) only the decoder side learns: the latents, and so any transformer trained on them, stay valid for the
+new decoder. With `object_crop_share` (CPU crops) that share of the windows is moved onto an object. On CUDA the
+forward runs under bf16 autocast; weights, optimizer state and the loss are fp32.
 
 Determinism: the initial weights come from `seed` (fork_rng, so the caller's RNG is untouched), every batch from
 (seed, step) (world_clips), and the posterior noise from a generator seeded with `seed`. On a CPU two runs with the
@@ -314,15 +314,16 @@ def _parse(argv: Sequence[str] | None) -> tuple[VaeTrainSettings, Path]:
     parser.add_argument("--seed", type=int, default=0)
     defaults = VaeTrainSettings(steps=1)
     for name in ("batch_size", "height", "width", "learning_rate", "warmup_steps", "gradient_weight", "object_weight",
-                 "kl_weight", "object_crop_share",
-                 "initial_logvar",
-                 "stats_clips", "eval_clips", "num_workers", "max_train_seconds", "fit_seconds", "device", "init_from"):
+                 "kl_weight", "object_crop_share", "initial_logvar", "stats_clips", "eval_clips", "num_workers",
+                 "max_train_seconds", "fit_seconds", "device", "init_from"):
         value = getattr(defaults, name)
         parser.add_argument("--" + name.replace("_", "-"), type=str if value is None else type(value), default=value)
     parser.add_argument("--cudnn-benchmark", action="store_true",
-                        help="CUDA: let cudnn pick its fastest convolution algorithms (runs no longer agree to rounding)")
+                        help="CUDA: let cudnn pick its fastest convolution algorithms "
+                             "(runs no longer agree to rounding)")
     parser.add_argument("--decoder-only", action="store_true",
-                        help="train only the decoder of --init-from; its encoder and latent statistics stay as they are")
+                        help="train only the decoder of --init-from; its encoder and latent statistics stay as "
+                             "they are")
     parser.add_argument("--clip-frames", default="17,33", help="comma-separated clip lengths (1 + 4k frames)")
     parser.add_argument("--crop", default=None, help="HxW windows cut from the renders, e.g. 64x64 (CPU training)")
     parser.add_argument("--vae-overrides", default="{}", help="JSON object of AutoencoderKLWan config keys to change")

@@ -88,7 +88,9 @@ def test_object_masks_cover_the_objects_and_their_halo_and_follow_the_crop():
     differs = np.any(frames != render_background(scene, start, 5, 64, 128), axis=-1)
     assert np.all(mask[differs])
     for t, y, x in zip(*np.nonzero(mask)):
-        window = differs[t, max(y - OBJECT_MARGIN, 0):y + OBJECT_MARGIN + 1, max(x - OBJECT_MARGIN, 0):x + OBJECT_MARGIN + 1]
+        rows = slice(max(y - OBJECT_MARGIN, 0), y + OBJECT_MARGIN + 1)
+        cols = slice(max(x - OBJECT_MARGIN, 0), x + OBJECT_MARGIN + 1)
+        window = differs[t, rows, cols]
         assert window.any()
 
     plain = TrainBatches(seed=1, steps=4, batch_size=2, clip_frames=(5,), height=32, width=64, crop=(16, 24))
