@@ -1,0 +1,33 @@
+#!/bin/bash
+# One device call: profile the mid-stage training step (profile_mid_step.py), then go on training the model folder's
+# transformer with build.sh's world, prepare and mid phases until the call's time is spent. The world clips render on
+# the CPU while the GPU profiles.
+#
+# Usage (repo root): PUBLISH=$OUT CALL_SECONDS=570 bash dev/embedded/profile_then_mid.sh WORKDIR
+# Knobs: MODEL (the folder to continue, helios_core/default_model), PROFILE_SECONDS (200; 0 skips the profile), SEED
+# (the world's clips and the run's draws, 1), and build.sh's CLIPS (600), BATCH (64), MID_LR (5e-4), CAPTION_DROP
+# (0.1), EMA_DECAY (0.99), EMA_START (200), DATA_WORKERS (12), TRAIN_COMPILE (false), RESERVE (30: seconds kept for
+# the export). Outputs (PUBLISH=dir): mid_step_profile.json / .txt, mid_model.tar (without its vae/, which is
+# MODEL's), logs.tar.
+set -u
+W=${1:?work dir}; START=$(date +%s); MODEL=${MODEL:-helios_core/default_model}; SEED=${SEED:-1}
+mkdir -p "$W/logs"
+say() { echo "[$(date +%T)] $*" | tee -a "$W/logs/build.log"; }
+
+PUBLISH= SEED=$SEED CLIPS=${CLIPS:-600} WORKERS=${WORLD_WORKERS:-6} PHASES=world bash dev/embedded/build.sh "$W" \
+  > "$W/logs/world-phase.out" 2>&1 &
+WORLD=$!
+if (( ${PROFILE_SECONDS:-200} > 0 )); then
+  timeout "${PROFILE_SECONDS:-200}" python3 dev/embedded/profile_mid_step.py "$MODEL" \
+    --out "${PUBLISH:-$W/logs}/mid_step_profile.json" > "$W/logs/profile.out" 2>&1
+  say "profile: exit $? ; $(grep -E '^(eager|gpu_noise|noise|batch|compiled)' "$W/logs/profile.out" | tr '\n' ' ' | cut -c1-900)"
+fi
+wait $WORLD
+say "world: $(tail -n 1 "$W/logs/world.out")"
+
+PUBLISH=${PUBLISH:-} SEED=$SEED DEADLINE=$(( ${CALL_SECONDS:-570} - ($(date +%s) - START) )) RESERVE=${RESERVE:-30} \
+  PHASES="prepare mid" PREPARE_MODEL="$MODEL" MID_FROM="$MODEL" CLIPS=${CLIPS:-600} \
+  BATCH=${BATCH:-64} MID_LR=${MID_LR:-5e-4} MID_SECONDS=100000 DATA_WORKERS=${DATA_WORKERS:-12} \
+  TRAIN_COMPILE=${TRAIN_COMPILE:-false} CAPTION_DROP=${CAPTION_DROP:-0.1} EMA_DECAY=${EMA_DECAY:-0.99} \
+  EMA_START=${EMA_START:-200} bash dev/embedded/build.sh "$W"
+say "all done in $(( $(date +%s) - START )) s"
