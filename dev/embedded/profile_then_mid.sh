@@ -6,7 +6,7 @@
 # Usage (repo root): PUBLISH=$OUT CALL_SECONDS=570 bash dev/embedded/profile_then_mid.sh WORKDIR
 # Knobs: MODEL (the folder to continue, helios_core/default_model), PROFILE_SECONDS (200; 0 skips the profile), SEED
 # (the world's clips and the run's draws, 1), and build.sh's CLIPS (600), BATCH (64), MID_LR (5e-4), CAPTION_DROP
-# (0.1), EMA_DECAY (0.99), EMA_START (200), DATA_WORKERS (12), TRAIN_COMPILE (false), RESERVE (30: seconds kept for
+# (0.1), EMA_DECAY (0.99), EMA_START (200), DATA_WORKERS (12), TRAIN_COMPILE (auto: see below), RESERVE (30: seconds kept for
 # the export). Outputs (PUBLISH=dir): mid_step_profile.json / .txt, mid_model.tar (without its vae/, which is
 # MODEL's), logs.tar.
 set -u
@@ -22,12 +22,28 @@ if (( ${PROFILE_SECONDS:-200} > 0 )); then
     --out "${PUBLISH:-$W/logs}/mid_step_profile.json" > "$W/logs/profile.out" 2>&1
   say "profile: exit $? ; $(grep -E '^(eager|gpu_noise|noise|batch|compiled)' "$W/logs/profile.out" | tr '\n' ' ' | cut -c1-900)"
 fi
+# TRAIN_COMPILE=auto (the default): compile the training run's blocks when the profile's compiled step, weighted as
+# the mid stage draws its levels (1:2:1), took at most 0.75x the eager one (the rest pays for compiling three shapes).
+TRAIN_COMPILE=${TRAIN_COMPILE:-auto}
+if [ "$TRAIN_COMPILE" = auto ]; then
+  TRAIN_COMPILE=$(python3 - "${PUBLISH:-$W/logs}/mid_step_profile.json" <<'EOF2'
+import json, sys
+try:
+    result = json.load(open(sys.argv[1]))
+    weighted = lambda times: (times["0"]["median"] + 2 * times["1"]["median"] + times["2"]["median"]) / 4
+    print("true" if weighted(result["compiled"]) <= 0.75 * weighted(result["eager"]) else "false")
+except (OSError, ValueError, KeyError):
+    print("false")
+EOF2
+)
+  say "TRAIN_COMPILE=auto -> $TRAIN_COMPILE"
+fi
 wait $WORLD
 say "world: $(tail -n 1 "$W/logs/world.out")"
 
 PUBLISH=${PUBLISH:-} SEED=$SEED DEADLINE=$(( ${CALL_SECONDS:-570} - ($(date +%s) - START) )) RESERVE=${RESERVE:-30} \
   PHASES="prepare mid" PREPARE_MODEL="$MODEL" MID_FROM="$MODEL" CLIPS=${CLIPS:-600} \
   BATCH=${BATCH:-64} MID_LR=${MID_LR:-5e-4} MID_SECONDS=100000 DATA_WORKERS=${DATA_WORKERS:-12} \
-  TRAIN_COMPILE=${TRAIN_COMPILE:-false} CAPTION_DROP=${CAPTION_DROP:-0.1} EMA_DECAY=${EMA_DECAY:-0.99} \
+  TRAIN_COMPILE=$TRAIN_COMPILE CAPTION_DROP=${CAPTION_DROP:-0.1} EMA_DECAY=${EMA_DECAY:-0.99} \
   EMA_START=${EMA_START:-200} bash dev/embedded/build.sh "$W"
 say "all done in $(( $(date +%s) - START )) s"
