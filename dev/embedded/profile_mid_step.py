@@ -40,7 +40,7 @@ from helios_core.training.step_random import StepRandom
 
 def sync(device: torch.device) -> None:
     if device.type == "cuda":
-        sync(device)
+        torch.cuda.synchronize(device)
 
 
 def _busy(seconds: float) -> None:
