@@ -90,6 +90,18 @@ def time_level(stage: MidStage, transformer, trainables, optimizer, batch: Train
     return times
 
 
+def time_noise(shape: tuple[int, ...], generators: list[torch.Generator], device: torch.device,
+               repeats: int = 5) -> list[float]:
+    """Seconds of the trainer's `sample_noise` for one batch, including the copy to the device."""
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        sample_noise(torch.Size(shape), generators, device)
+        sync(device)
+        times.append(time.perf_counter() - started)
+    return times
+
+
 def gpu_noise(shape, generators, device):
     return torch.randn(tuple(shape), device=device)
 
@@ -128,23 +140,13 @@ def main() -> None:
     # The CPU part alone, idle and with busy processes beside it (the trainer's data workers hold the cores).
     shape = (args.batch, 16, config.history.latent_frames_per_chunk, 16, 32)
     generators = [torch.Generator().manual_seed(i) for i in range(args.batch)]
-    idle = []
-    for _ in range(5):
-        started = time.perf_counter()
-        sample_noise(torch.Size(shape), generators, device)
-        sync(device)
-        idle.append(time.perf_counter() - started)
+    idle = time_noise(shape, generators, device)
     context = mp.get_context("spawn")
     workers = [context.Process(target=_busy, args=(20.0,)) for _ in range(args.busy)]
     for worker in workers:
         worker.start()
     time.sleep(1.0)
-    busy = []
-    for _ in range(5):
-        started = time.perf_counter()
-        sample_noise(torch.Size(shape), generators, device)
-        sync(device)
-        busy.append(time.perf_counter() - started)
+    busy = time_noise(shape, generators, device)
     # The full step with the CPU noise, while the cores are busy (the trainer's real situation).
     mid_module.sample_noise = original
     busy_step = time_level(stage, transformer, trainables, optimizer, batch, 2, 4, 1, device)
