@@ -7,12 +7,12 @@ shapes, without a data folder (random latents of the training shapes; the arithm
 - `eager`: the trainer's step as written (noise drawn per sample on the CPU by `sample_noise`, bf16 autocast,
   backward, gradient clipping, AdamW), on an idle CPU;
 - `gpu_noise`: the same step with the noise drawn on the GPU, i.e. the step without its CPU part;
-- `noise_busy_cpu`: `sample_noise` alone for one full-resolution batch while N busy processes hold the CPU cores,
-  as the trainer's data workers do;
+- `noise_full_level`: `sample_noise` alone for one full-resolution batch, idle and while N busy processes hold the
+  CPU cores as the trainer's data workers do, and the eager step in that situation;
 - `profile`: the top CUDA kernels of a full-resolution `gpu_noise` step (torch.profiler);
-- `batch128`: the full-resolution `gpu_noise` step at twice the batch;
-- `compiled`: the step with `compile_repeated_blocks` (what `loop.compile=true` does), with each level's first
-  (compiling) step timed apart.
+- `batch128_full_level`: the full-resolution `gpu_noise` step at twice the batch;
+- `compiled`: the `gpu_noise` step with `compile_repeated_blocks` (what `loop.compile=true` does), with each level's
+  first (compiling) step timed apart.
 
 Usage: python dev/embedded/profile_mid_step.py MODEL_FOLDER --out OUT.json [--batch 64] [--busy 12] [--no-compile]
 It is a measuring tool for the model card; the step it measures is the trainer's own (`MidStage.loss`).
@@ -29,6 +29,7 @@ from pathlib import Path
 
 import torch
 
+from helios_core.bench.train_bench import synthetic_batch
 from helios_core.training.config import load_train_config
 from helios_core.training.dataset import TrainingBatch
 from helios_core.training.model_setup import load_transformer, trainable_parameters
@@ -50,26 +51,16 @@ def _busy(seconds: float) -> None:
         x += 1
 
 
-def build(model: Path, batch: int, device: torch.device, compile_blocks: bool):
+def build(model: Path, batch: int, device: torch.device):
+    """The model loaded eagerly as the trainer loads it (full fine-tuning, fp32 weights); compiled later in place."""
     config = load_train_config("mid", {"lora.enabled": False, "loop.gradient_checkpointing": False,
-                                       "loop.batch_size": batch, "loop.compile": compile_blocks})
+                                       "loop.batch_size": batch})
     loaded = load_transformer(model, config, device, torch.bfloat16)
     transformer = loaded.transformer
     trainables = trainable_parameters(transformer)
     optimizer = torch.optim.AdamW(list(trainables.values()), lr=1e-5, weight_decay=0.01)
     layout = HistoryLayout(config.history)
     return config, transformer, trainables, optimizer, layout
-
-
-def synthetic(config, layout: HistoryLayout, text_dim: int, batch: int, generator: torch.Generator) -> TrainingBatch:
-    chunk = config.history.latent_frames_per_chunk
-    h, w = 128 // 8, 256 // 8
-
-    def randn(*shape: int) -> torch.Tensor:
-        return torch.randn(shape, generator=generator)
-
-    return TrainingBatch(randn(batch, 16, chunk, h, w), randn(batch, 16, layout.history_frames, h, w),
-                         randn(batch, 16, 1, h, w), randn(batch, 64, text_dim))
 
 
 def time_level(stage: MidStage, transformer, trainables, optimizer, batch: TrainingBatch, level: int, steps: int,
@@ -118,11 +109,17 @@ def main() -> None:
     args = parser.parse_args()
     device = torch.device(args.device)
     torch.backends.cudnn.benchmark = True
-    result: dict = {"device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu", "batch": args.batch}
-    config, transformer, trainables, optimizer, layout = build(args.model, args.batch, device, False)
+    cuda = device.type == "cuda"
+    result: dict = {"device": torch.cuda.get_device_name(device) if cuda else "cpu", "batch": args.batch}
+    config, transformer, trainables, optimizer, layout = build(args.model, args.batch, device)
     stage = MidStage(config, layout)
     text_dim = int(transformer.config.text_dim)
-    batch = synthetic(config, layout, text_dim, args.batch, torch.Generator().manual_seed(0)).to(device)
+
+    def synthetic(batch_size: int, seed: int) -> TrainingBatch:  # the embedded model's 128x256 and 64 text tokens
+        return synthetic_batch(config, layout, text_dim, 128, 256, batch_size, torch.Generator().manual_seed(seed),
+                               text_tokens=64).to(device)
+
+    batch = synthetic(args.batch, 0)
 
     def summary(times: list[float], warmup: int) -> dict:
         kept = times[warmup:]
@@ -162,19 +159,20 @@ def main() -> None:
 
     from torch.profiler import ProfilerActivity, profile
     stage.pick_stage = lambda generator: 2
-    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
     with profile(activities=activities) as prof:
         time_level(stage, transformer, trainables, optimizer, batch, 2, 2, 0, device, step0=100)
-    table = prof.key_averages().table(sort_by="self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total", row_limit=25, max_name_column_width=70)
+    table = prof.key_averages().table(sort_by="self_cuda_time_total" if cuda else "self_cpu_time_total",
+                                      row_limit=25, max_name_column_width=70)
     (args.out.parent / "mid_step_profile.txt").write_text(table)
     print(table[:6000], flush=True)
 
-    big = synthetic(config, layout, text_dim, args.batch * 2, torch.Generator().manual_seed(1)).to(device)
+    big = synthetic(args.batch * 2, 1)
     result["batch128_full_level"] = summary(time_level(stage, transformer, trainables, optimizer, big, 2,
                                                        args.steps, 2, device), 2)
     print("batch x2", result["batch128_full_level"], flush=True)
     del big
-    args.out.write_text(json.dumps(result, indent=1))
+    args.out.write_text(json.dumps(result, indent=1))  # kept if compiling below fails or runs out of time
     if not args.no_compile:
         started = time.perf_counter()
         transformer.compile_repeated_blocks(fullgraph=True, dynamic=False)

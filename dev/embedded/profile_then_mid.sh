@@ -6,9 +6,9 @@
 # Usage (repo root): PUBLISH=$OUT CALL_SECONDS=570 bash dev/embedded/profile_then_mid.sh WORKDIR
 # Knobs: MODEL (the folder to continue, helios_core/default_model), PROFILE_SECONDS (200; 0 skips the profile), SEED
 # (the world's clips and the run's draws, 1), and build.sh's CLIPS (600), BATCH (64), MID_LR (5e-4), CAPTION_DROP
-# (0.1), EMA_DECAY (0.99), EMA_START (200), DATA_WORKERS (12), TRAIN_COMPILE (auto: see below), RESERVE (30: seconds kept for
-# the export). Outputs (PUBLISH=dir): mid_step_profile.json / .txt, mid_model.tar (without its vae/, which is
-# MODEL's), logs.tar.
+# (0.1), EMA_DECAY (0.99), EMA_START (200), DATA_WORKERS (12), TRAIN_COMPILE (auto: see below), RESERVE (30:
+# seconds kept for the export). Outputs (PUBLISH=dir): mid_step_profile.json / .txt, mid_model.tar (without its
+# vae/, which is MODEL's), logs.tar.
 set -u
 W=${1:?work dir}; START=$(date +%s); MODEL=${MODEL:-helios_core/default_model}; SEED=${SEED:-1}
 mkdir -p "$W/logs"
@@ -20,7 +20,8 @@ WORLD=$!
 if (( ${PROFILE_SECONDS:-200} > 0 )); then
   timeout "${PROFILE_SECONDS:-200}" python3 dev/embedded/profile_mid_step.py "$MODEL" \
     --out "${PUBLISH:-$W/logs}/mid_step_profile.json" > "$W/logs/profile.out" 2>&1
-  say "profile: exit $? ; $(grep -E '^(eager|gpu_noise|noise|batch|compiled)' "$W/logs/profile.out" | tr '\n' ' ' | cut -c1-900)"
+  say "profile: exit $? ; $(grep -E '^(eager|gpu_noise|noise|batch|compiled)' "$W/logs/profile.out" \
+    | tr '\n' ' ' | cut -c1-900)"
 fi
 # TRAIN_COMPILE=auto (the default): compile the training run's blocks when the profile's compiled step, weighted as
 # the mid stage draws its levels (1:2:1), took at most 0.75x the eager one (the rest pays for compiling three shapes).

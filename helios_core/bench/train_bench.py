@@ -67,8 +67,9 @@ def build_transformer(size: Literal["full", "tiny"], device: torch.device, seed:
 
 
 def synthetic_batch(config: TrainConfig, layout: HistoryLayout, text_dim: int, height: int, width: int,
-                    batch_size: int, generator: torch.Generator) -> TrainingBatch:
-    """Random CPU latents of the training shapes (the dataset's batches are CPU float32 too)."""
+                    batch_size: int, generator: torch.Generator, text_tokens: int = TEXT_TOKENS) -> TrainingBatch:
+    """Random CPU latents of the training shapes (the dataset's batches are CPU float32 too); `text_tokens` is the
+    prompt embedding's length (512 for the released models, 64 for the embedded one)."""
     h, w = height // 8, width // 8
     chunk = config.history.latent_frames_per_chunk
 
@@ -76,7 +77,7 @@ def synthetic_batch(config: TrainConfig, layout: HistoryLayout, text_dim: int, h
         return torch.randn(shape, generator=generator)
 
     return TrainingBatch(randn(batch_size, 16, chunk, h, w), randn(batch_size, 16, layout.history_frames, h, w),
-                         randn(batch_size, 16, 1, h, w), randn(batch_size, TEXT_TOKENS, text_dim))
+                         randn(batch_size, 16, 1, h, w), randn(batch_size, text_tokens, text_dim))
 
 
 def _check(stage: str, size: str, device: torch.device, height: int, width: int, steps: int, warmup: int,
