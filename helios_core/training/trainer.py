@@ -256,58 +256,65 @@ def train(config: TrainConfig, *, model_path: Path, data_dir: Path, out_dir: Pat
         position += batch_size * world
         return batch, random
 
-    while step < config.loop.max_steps:
-        started = time.perf_counter()
-        step_position = position
-        lr = learning_rate_at(config, step)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        if isinstance(stage, DmdStage):
-            stage.train_critic(model, lambda: next_batch()[0], generator, step)
-        batch, random = next_batch()
-        distilled = isinstance(stage, (DistilledStage, PyramidOdeStage, DmdStage))
-        loss = stage.loss(model, batch, generator if distilled else random)
-        step_metrics = dict(getattr(stage, "last_metrics", {}))  # before a caption probe reruns the loss
-        accelerator.backward(loss)
-        grad_norm = accelerator.clip_grad_norm_(list(trainables.values()), config.optim.grad_clip)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        step += 1
-        if ema is not None:
-            ema.update(trainables, step)
-        loss_value = float(accelerator.reduce(loss.detach(), reduction="mean")) if world > 1 else float(loss.detach())
-        losses.append(loss_value)
-        info = StepInfo(step, config.loop.max_steps, loss_value, lr, float(grad_norm), time.perf_counter() - started)
-        videos: list[str] = []
-        probe: dict[str, float] = {}
-        if config.loop.validate_every and step % config.loop.validate_every == 0:
-            if validator is not None:
-                videos = validator.run(step, trainables, ema.shadow if ema else None)
-            if probe_batches is not None:
-                probe = caption_gap(stage, model, probe_batches, PROBE_SEED, device)
-            accelerator.wait_for_everyone()
-        if accelerator.is_main_process and (step % config.loop.log_every == 0 or step == config.loop.max_steps
-                                            or videos or probe):
-            with (out_dir / LOG_FILE).open("a", encoding="utf-8") as log:
-                entry = {"step": step, "loss": loss_value, "lr": lr, "grad_norm": info.grad_norm,
-                         "seconds": info.seconds, **step_metrics}
-                if videos:
-                    entry["validation_videos"] = videos
-                if probe:
-                    entry.update(probe)
-                log.write(json.dumps(entry) + "\n")
-        if step % config.loop.checkpoint_every == 0 or step == config.loop.max_steps:
-            states = rng_states(generator)
-            rng_by_rank = gather_object([states]) if world > 1 else [states]
-            if accelerator.is_main_process:
-                run = RunState(step=step, data_position=position, learning_rate=lr, world_size=world)
-                extra = stage.extra_state() if isinstance(stage, DmdStage) else None
-                last = save_checkpoint(out_dir, run, config, trainables, optimizer, ema.shadow if ema else None,
-                                       rng_by_rank, config.loop.keep_last, extra)
-            accelerator.wait_for_everyone()
-        if on_step is not None:
-            on_step(info)
-    if prefetcher is not None:
-        prefetcher.close()  # a run stopped by an exception leaves the workers to the DataLoader's own clean-up
+    # The workers are shut down here, in order, even when the run is interrupted (Ctrl-C, `timeout -s INT`): left to
+    # interpreter exit, multiprocessing killed them first and the pin-memory thread, still waiting on one, printed a
+    # FileNotFoundError traceback into every time-limited GPU run's log.
+    try:
+        while step < config.loop.max_steps:
+            started = time.perf_counter()
+            step_position = position
+            lr = learning_rate_at(config, step)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            if isinstance(stage, DmdStage):
+                stage.train_critic(model, lambda: next_batch()[0], generator, step)
+            batch, random = next_batch()
+            distilled = isinstance(stage, (DistilledStage, PyramidOdeStage, DmdStage))
+            loss = stage.loss(model, batch, generator if distilled else random)
+            step_metrics = dict(getattr(stage, "last_metrics", {}))  # before a caption probe reruns the loss
+            accelerator.backward(loss)
+            grad_norm = accelerator.clip_grad_norm_(list(trainables.values()), config.optim.grad_clip)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            step += 1
+            if ema is not None:
+                ema.update(trainables, step)
+            reported = accelerator.reduce(loss.detach(), reduction="mean") if world > 1 else loss.detach()
+            loss_value = float(reported)
+            losses.append(loss_value)
+            info = StepInfo(step, config.loop.max_steps, loss_value, lr, float(grad_norm),
+                            time.perf_counter() - started)
+            videos: list[str] = []
+            probe: dict[str, float] = {}
+            if config.loop.validate_every and step % config.loop.validate_every == 0:
+                if validator is not None:
+                    videos = validator.run(step, trainables, ema.shadow if ema else None)
+                if probe_batches is not None:
+                    probe = caption_gap(stage, model, probe_batches, PROBE_SEED, device)
+                accelerator.wait_for_everyone()
+            if accelerator.is_main_process and (step % config.loop.log_every == 0 or step == config.loop.max_steps
+                                                or videos or probe):
+                with (out_dir / LOG_FILE).open("a", encoding="utf-8") as log:
+                    entry = {"step": step, "loss": loss_value, "lr": lr, "grad_norm": info.grad_norm,
+                             "seconds": info.seconds, **step_metrics}
+                    if videos:
+                        entry["validation_videos"] = videos
+                    if probe:
+                        entry.update(probe)
+                    log.write(json.dumps(entry) + "\n")
+            if step % config.loop.checkpoint_every == 0 or step == config.loop.max_steps:
+                states = rng_states(generator)
+                rng_by_rank = gather_object([states]) if world > 1 else [states]
+                if accelerator.is_main_process:
+                    run = RunState(step=step, data_position=position, learning_rate=lr, world_size=world)
+                    extra = stage.extra_state() if isinstance(stage, DmdStage) else None
+                    last = save_checkpoint(out_dir, run, config, trainables, optimizer, ema.shadow if ema else None,
+                                           rng_by_rank, config.loop.keep_last, extra)
+                accelerator.wait_for_everyone()
+            if on_step is not None:
+                on_step(info)
+    finally:
+        if prefetcher is not None:
+            prefetcher.close()
     final = checkpoint_dirs(out_dir)
     return TrainResult(out_dir, step - start_step, step, losses, final[-1] if final else last)

@@ -67,6 +67,30 @@ def test_resume_with_workers_continues_the_in_process_run_bit_for_bit(tiny_model
     assert_same_tensors(final_trainables(tmp_path / "split"), final_trainables(tmp_path / "whole"))
 
 
+def test_an_interrupted_run_shuts_its_workers_down_before_the_error_leaves_train(
+        tiny_model_dir: Path, prepared_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    # Left to interpreter exit, multiprocessing kills the workers before the DataLoader's own shutdown, and on a GPU the
+    # pin-memory thread then prints a traceback: train() must close them itself on the way out.
+    closed: list[int] = []
+
+    class Recording(BatchPrefetcher):
+        def close(self):
+            closed.append(self.next_step)
+            super().close()
+
+    monkeypatch.setattr(trainer_module, "BatchPrefetcher", Recording)
+
+    def interrupt(info):
+        if info.step == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(load_train_config("base", {**TINY, "loop.max_steps": 5, "loop.data_workers": 2}), on_step=interrupt,
+              model_path=tiny_model_dir, data_dir=prepared_dir, out_dir=tmp_path / "run")
+    assert closed == [2]  # closed once, right after the step the interrupt came in
+    assert not multiprocessing.active_children()
+
+
 def test_negative_data_workers_is_a_config_error():
     with pytest.raises(ConfigError, match="loop.data_workers"):
         load_train_config("base", {"loop.data_workers": -1}).validate()
