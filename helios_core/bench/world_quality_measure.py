@@ -14,6 +14,8 @@ Definitions:
 - adherence: the judge's fraction of seconds whose colours, shapes and motions all match the prompt;
 - shapes seen: per prompted shape, how many object-seconds the judge read as each shape ("none": no shape found),
   excused occlusions left out (judge.shape_confusion): says what a lost shape became, e.g. diamonds read as circles;
+- colour errors: per colour, the seconds it was prompted but not seen ("missing") or seen but not prompted ("extra")
+  (judge.color_errors): says whether a failed colour check is an object not drawn or a stray colour;
 - drift (HeliosBench, as `helios bench quality`): |mean of the first 15% of frames - mean of the last 15%| of
   brightness, saturation and sharpness; colour drift is the a*b* Delta-E between those two means;
 - seam ratio: (mean frame difference across chunk boundaries + floor) / (mean frame difference of all other pairs +
@@ -41,7 +43,7 @@ from helios_core.metrics import (
     sharpness,
 )
 from helios_core.world import judge_video
-from helios_core.world.judge import shape_confusion
+from helios_core.world.judge import color_errors, shape_confusion
 
 DRIFT_METRICS = ("color", "brightness", "saturation", "sharpness")
 
@@ -78,6 +80,8 @@ class VideoMeasures:
     chunk_frames: int
     # expected shape -> {seen shape or "none" -> object-seconds}; defaulted for measures built by hand
     shapes_seen: dict[str, dict[str, int]] = field(default_factory=dict)
+    # {"missing" | "extra" -> {colour -> seconds}}: why the colour check failed (judge.color_errors); defaulted too
+    color_errors: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 def drift_floors(rendered: VideoMeasures) -> dict[str, float]:
@@ -196,4 +200,5 @@ class WorldVideoMeter:
             seam_max=seam_max,
             chunk_frames=chunk_frames,
             shapes_seen=shape_confusion(verdict),
+            color_errors=color_errors(verdict),
         )

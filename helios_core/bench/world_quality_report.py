@@ -7,6 +7,7 @@ The rendered clips are reported beside the models as the reference: their adhere
 these prompts (occlusions cost a little even on a perfect video) and their seam ratio should read about 1.
 Each row's `shapes_seen` sums its videos' counts of which shape the judge saw for each prompted one (the JSON only,
 not the table): it says what a lost shape became, e.g. a VAE that turns diamonds and triangles into circles.
+`color_errors` sums the seconds each colour was missing or extra in the same way.
 """
 
 from __future__ import annotations
@@ -41,13 +42,13 @@ def _mean(values: list[float]) -> float:
     return float(np.mean(values)) if values else 0.0
 
 
-def _summed_shapes(clips: Iterable[VideoMeasures]) -> dict[str, dict[str, int]]:
-    """The clips' shapes_seen added up, keys sorted so the JSON is stable."""
+def _summed(clips: Iterable[VideoMeasures], field_name: str) -> dict[str, dict[str, int]]:
+    """A nested-count field of the clips (shapes_seen, color_errors) added up, keys sorted so the JSON is stable."""
     totals: dict[str, Counter[str]] = {}
     for clip in clips:
-        for expected, seen in clip.shapes_seen.items():
-            totals.setdefault(expected, Counter()).update(seen)
-    return {expected: dict(sorted(seen.items())) for expected, seen in sorted(totals.items())}
+        for key, counts in getattr(clip, field_name).items():
+            totals.setdefault(key, Counter()).update(counts)
+    return {key: dict(sorted(counts.items())) for key, counts in sorted(totals.items())}
 
 
 @dataclass(frozen=True)
@@ -98,7 +99,8 @@ class ModelSummary:
         data.update({key: self.mean(key) for key in _ADHERENCE_KEYS})
         data.update({"drift_ratio": self.drift_ratio, "seam_ratio": self.mean("seam_ratio"),
                      "seam_max": max((video.measures.seam_max for video in self.videos), default=1.0),
-                     "shapes_seen": _summed_shapes(video.measures for video in self.videos),
+                     "shapes_seen": _summed([video.measures for video in self.videos], "shapes_seen"),
+                     "color_errors": _summed([video.measures for video in self.videos], "color_errors"),
                      "checks": self.checks, "pass": self.passed})
         if with_videos:
             data["videos"] = [video.to_dict() for video in self.videos]
@@ -119,7 +121,8 @@ class WorldQualityReport:
         data.update({key: _mean([getattr(clip, key) for clip in self.rendered]) for key in _ADHERENCE_KEYS})
         data["seam_ratio"] = _mean([clip.seam_ratio for clip in self.rendered])
         data["drift"] = {name: _mean([clip.drift[name] for clip in self.rendered]) for name in DRIFT_METRICS}
-        data["shapes_seen"] = _summed_shapes(self.rendered)
+        data["shapes_seen"] = _summed(self.rendered, "shapes_seen")
+        data["color_errors"] = _summed(self.rendered, "color_errors")
         return data
 
     def to_dict(self, with_videos: bool = True) -> dict[str, Any]:

@@ -9,6 +9,7 @@ second of video checks:
 A second is adherent when all three hold; `adherence` is the fraction of adherent seconds. A trailing part-second
 shorter than half a second is not judged (too few frames to read a motion). `shape_confusion(report)` counts, per
 prompted shape, which shapes were seen: shape_adherence says how often a shape is lost, this says what it became.
+`color_errors(report)` likewise splits the failed colour checks into missing prompted colours and extra ones.
 
 Occlusion: objects of the world cross each other. Frames where another prompt object borders an object are left out
 of its shape and motion; if that leaves too little of a second, the object is 'occluded' there and gets the benefit of
@@ -155,6 +156,21 @@ def shape_confusion(report: JudgeReport) -> dict[str, dict[str, int]]:
             if not obj.excused:
                 counts.setdefault(obj.expected_shape, Counter())[obj.seen_shape or NO_SHAPE] += 1
     return {expected: dict(sorted(seen.items())) for expected, seen in sorted(counts.items())}
+
+
+def color_errors(report: JudgeReport) -> dict[str, dict[str, int]]:
+    """{"missing": {colour: seconds}, "extra": {colour: seconds}}, keys sorted so the JSON is stable.
+
+    A second fails its colour check on a prompted colour not seen (the object is not drawn, or drawn in another
+    colour) or on a colour seen but not prompted (a stray blob, or the background drawn in a palette colour); the two
+    call for different fixes, and color_adherence alone cannot tell them apart.
+    """
+    missing: Counter[str] = Counter()
+    extra: Counter[str] = Counter()
+    for second in report.seconds:
+        missing.update(set(second.expected_colors) - set(second.seen_colors))
+        extra.update(set(second.seen_colors) - set(second.expected_colors))
+    return {"missing": dict(sorted(missing.items())), "extra": dict(sorted(extra.items()))}
 
 
 def judge_video(pixel_frames: np.ndarray, prompt: str, fps: float = 24) -> JudgeReport:

@@ -144,6 +144,8 @@ def test_the_worlds_own_clip_as_the_generated_video_scores_ratio_one(tmp_path: P
     assert written["models"][0]["videos"][1]["drift_ratio"]["color"] == 1.0
     assert written["models"][0]["shapes_seen"] == written["rendered"]["shapes_seen"] != {}
     assert written["models"][0]["videos"][0]["shapes_seen"] == written["prompts"][0]["rendered"]["shapes_seen"]
+    assert written["models"][0]["color_errors"] == written["rendered"]["color_errors"]
+    assert set(written["rendered"]["color_errors"]) == {"extra", "missing"}
 
 
 def seamed_source(item, config):
@@ -169,11 +171,13 @@ def test_compare_gives_one_row_per_label_with_its_own_verdict(tmp_path: Path) ->
 NO_DRIFT = {"color": 0.0, "brightness": 0.0, "saturation": 0.0, "sharpness": 0.0}
 
 
-def measures_seeing(**shapes_seen: dict[str, dict[str, int]]) -> VideoMeasures:
-    """Hand-made measures; shapes_seen is left to its default when no shape is given."""
+def measures_seeing(color_errors: dict[str, dict[str, int]] | None = None,
+                    **shapes_seen: dict[str, dict[str, int]]) -> VideoMeasures:
+    """Hand-made measures; shapes_seen and color_errors are left to their defaults when not given."""
     return VideoMeasures(frames=48, adherence=0.5, color_adherence=1.0, shape_adherence=0.5, motion_adherence=1.0,
                          failed_seconds=(1,), drift=dict(NO_DRIFT), sharpness_mean=1.0, seam_ratio=1.0, seam_max=1.0,
-                         chunk_frames=33, **({"shapes_seen": shapes_seen} if shapes_seen else {}))
+                         chunk_frames=33, **({"shapes_seen": shapes_seen} if shapes_seen else {}),
+                         **({"color_errors": color_errors} if color_errors is not None else {}))
 
 
 def test_model_and_rendered_shapes_seen_sum_their_videos() -> None:
@@ -189,6 +193,19 @@ def test_model_and_rendered_shapes_seen_sum_their_videos() -> None:
     report = WorldQualityReport(settings={}, prompts=(), rendered=clips, models=(model,))
     assert report.rendered_summary()["shapes_seen"] == expected
     assert clips[2].shapes_seen == {}  # measures built without the field (the default) add nothing
+
+
+def test_model_and_rendered_color_errors_sum_their_videos() -> None:
+    clips = (measures_seeing({"missing": {"red": 2}, "extra": {"purple": 1}}),
+             measures_seeing({"missing": {"red": 1, "blue": 3}, "extra": {}}), measures_seeing())
+    model = ModelSummary("m", "default", tuple(VideoResult(index, PROMPT, 0, clip, dict(NO_DRIFT), None)
+                                               for index, clip in enumerate(clips)))
+    expected = {"extra": {"purple": 1}, "missing": {"blue": 3, "red": 3}}
+    summed = model.to_dict(with_videos=False)["color_errors"]
+    assert summed == expected
+    assert list(summed) == ["extra", "missing"] and list(summed["missing"]) == ["blue", "red"]
+    report = WorldQualityReport(settings={}, prompts=(), rendered=clips, models=(model,))
+    assert report.rendered_summary()["color_errors"] == expected
 
 
 def test_bad_settings_fail_before_any_work(tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ from helios_core.world import (
     render_frames,
     scene_from_prompt,
 )
-from helios_core.world.judge import shape_confusion
+from helios_core.world.judge import color_errors, shape_confusion
 
 HEIGHT, WIDTH = 64, 112
 TRUE_PROMPTS = [
@@ -145,6 +145,26 @@ def test_shape_confusion_of_clean_renders_is_diagonal() -> None:
     for prompt, expected in [(TRUE_PROMPTS[0], {"circle": {"circle": 2}, "star": {"star": 2}}),
                              (TRUE_PROMPTS[2], {"diamond": {"diamond": 2}})]:
         assert shape_confusion(judge_video(_render(prompt, 2), prompt)) == expected
+
+
+def test_color_errors_name_the_missing_and_the_extra_colours() -> None:
+    # A red circle rendered, judged as a green one: green is missing and red extra, in every judged second.
+    rendered = "a large red circle moving left on a blue background"
+    report = judge_video(_render(rendered, 2), rendered.replace("red", "green"))
+    assert report.color_adherence == 0.0
+    assert color_errors(report) == {"missing": {"green": 2}, "extra": {"red": 2}}
+    # The same frames judged against their own prompt: nothing missing, nothing extra.
+    assert color_errors(judge_video(_render(rendered, 2), rendered)) == {"missing": {}, "extra": {}}
+
+
+def test_color_errors_count_seconds_and_sort_their_keys() -> None:
+    seconds = [(("green", "red"), ("blue", "red")), (("green", "red"), ("green", "red", "white", "blue")),
+               (("green",), ())]
+    report = JudgeReport("a prompt", 24.0, tuple(SecondVerdict(index, expected, seen, False, ())
+                                                 for index, (expected, seen) in enumerate(seconds)))
+    errors = color_errors(report)
+    assert errors == {"missing": {"green": 2}, "extra": {"blue": 2, "white": 1}}
+    assert list(errors["extra"]) == ["blue", "white"]
 
 
 def test_bad_inputs_raise_clear_errors() -> None:
