@@ -5,12 +5,14 @@
 # Time limits (seconds, env): VAE_SECONDS, BASE_SECONDS, MID_SECONDS, DISTILL_SECONDS. A training phase stopped by
 # its limit keeps its newest checkpoint (every 100 steps); the step it reached is in WORKDIR/logs/*.json lines.
 # Other knobs: VAE_FROM (copy this VAE folder instead of training one), MID_FROM (the mid stage's starting folder:
-# WORKDIR/base_model by default, WORKDIR/init to train the pyramid from scratch), BATCH, BASE_LR, MID_LR,
-# DATA_WORKERS (loop.data_workers), TRAIN_COMPILE (loop.compile, base and mid), CAPTION_DROP (drop.caption_prob),
-# EMA_DECAY (0 = off; exports use the EMA) and EMA_START, DISTILL_METHOD (ode | pyramid_ode), DISTILL_BATCH,
-# DISTILL_LR, TEACHER_STEPS (e.g. [8,8,8]), TEACHER_CFG, REGRESSION_WEIGHT, and QUALITY_MODELS / QUALITY_SPECS /
-# QUALITY_PROMPTS / QUALITY_SECONDS (phase "quality": the world bench of every exported model on this machine; phase
-# "vaeceiling": the same bench of the world's clips through the VAE). VAE knobs: VAE_BATCH, VAE_FRAMES, VAE_LR, VAE_FIT.
+# WORKDIR/base_model by default, WORKDIR/init to train the pyramid from scratch), DISTILL_FROM (the distilled stage's
+# teacher and first student: WORKDIR/mid_model by default; helios_core/default_model distils the shipped model),
+# BATCH, BASE_LR, MID_LR, DATA_WORKERS (loop.data_workers), TRAIN_COMPILE (loop.compile, base and mid), CAPTION_DROP
+# (drop.caption_prob), EMA_DECAY (0 = off; exports use the EMA) and EMA_START, DISTILL_METHOD (ode | pyramid_ode),
+# DISTILL_BATCH, DISTILL_LR, TEACHER_STEPS (e.g. [8,8,8]), TEACHER_CFG, REGRESSION_WEIGHT, and QUALITY_MODELS /
+# QUALITY_SPECS / QUALITY_PROMPTS / QUALITY_SECONDS (phase "quality": the world bench of every exported model on this
+# machine; phase "vaeceiling": the same bench of the world's clips through the VAE). VAE knobs: VAE_BATCH, VAE_FRAMES,
+# VAE_LR, VAE_FIT.
 # Outputs (PUBLISH=dir): one tar per exported model and one logs.tar, within the device's 8-files-a-call limit.
 set -u
 W=${1:?work dir}
@@ -137,13 +139,14 @@ if has mid; then
   export_stage mid "$MID_FROM" unipc3
 fi
 if has distilled; then
-  train_stage distilled distilled "$W/mid_model" ${DISTILL_SECONDS:-150} --set loop.max_steps=${DISTILL_STEPS:-20000} \
+  DISTILL_FROM=${DISTILL_FROM:-$W/mid_model}
+  train_stage distilled distilled "$DISTILL_FROM" ${DISTILL_SECONDS:-150} --set loop.max_steps=${DISTILL_STEPS:-20000} \
     --set loop.batch_size=${DISTILL_BATCH:-${BATCH:-16}} --set optim.lr=${DISTILL_LR:-1e-4} --set optim.betas=[0.0,0.999] \
     --set ema.enabled=false \
     --set distill.method=${DISTILL_METHOD:-ode} --set distill.teacher_guidance=${TEACHER_CFG:-1.0} \
     --set distill.teacher_steps=${TEACHER_STEPS:-[10,10,10]} --set distill.teacher_cfg_zero_star=false \
     --set distill.regression_weight=${REGRESSION_WEIGHT:-80} --set loop.checkpoint_every=20  # short runs: each step is slow
-  export_stage distilled "$W/mid_model" keep  # the DMD tables the stage trained on: the folder's own
+  export_stage distilled "$DISTILL_FROM" keep  # the DMD tables the stage trained on: the folder's own
 fi
 if has quality; then  # the world bench of each exported model, sampled by its own preset on this machine's GPU
   for name in ${QUALITY_MODELS:-mid distilled}; do

@@ -5,9 +5,12 @@
 #
 # Usage (repo root): PUBLISH=$OUT CALL_SECONDS=570 bash dev/embedded/profile_then_mid.sh WORKDIR
 # Knobs: MODEL (the folder to continue, helios_core/default_model), PROFILE_SECONDS (200; 0 skips the profile), SEED
-# (the world's clips and the run's draws, 1), and build.sh's CLIPS (600), BATCH (64), MID_LR (5e-4), CAPTION_DROP
-# (0.1), EMA_DECAY (0.99), EMA_START (200), DATA_WORKERS (12), TRAIN_COMPILE (auto: see below), RESERVE (30:
-# seconds kept for the export). Outputs (PUBLISH=dir): mid_step_profile.json / .txt, mid_model.tar (without its
+# (the world's clips and the run's draws, 1), TRAIN_PHASES (build.sh's phases after the world: "prepare mid"; "prepare
+# mid distilled" distils the mid run's export in the same call, given MID_SECONDS for the mid run and build.sh's
+# DISTILL_* and TEACHER_* knobs; "prepare distilled" with DISTILL_FROM=MODEL distils MODEL itself), and build.sh's
+# CLIPS (600), BATCH (64), MID_LR (5e-4), MID_SECONDS (no limit but the call's), CAPTION_DROP (0.1), EMA_DECAY
+# (0.99), EMA_START (200), DATA_WORKERS (12), TRAIN_COMPILE (auto: see below), RESERVE (30: seconds kept for the
+# export). Outputs (PUBLISH=dir): mid_step_profile.json / .txt, mid_model.tar and/or distilled_model.tar (without their
 # vae/, which is MODEL's), logs.tar.
 set -u
 W=${1:?work dir}; START=$(date +%s); MODEL=${MODEL:-helios_core/default_model}; SEED=${SEED:-1}
@@ -43,8 +46,8 @@ wait $WORLD
 say "world: $(tail -n 1 "$W/logs/world.out")"
 
 PUBLISH=${PUBLISH:-} SEED=$SEED DEADLINE=$(( ${CALL_SECONDS:-570} - ($(date +%s) - START) )) RESERVE=${RESERVE:-30} \
-  PHASES="prepare mid" PREPARE_MODEL="$MODEL" MID_FROM="$MODEL" CLIPS=${CLIPS:-600} \
-  BATCH=${BATCH:-64} MID_LR=${MID_LR:-5e-4} MID_SECONDS=100000 DATA_WORKERS=${DATA_WORKERS:-12} \
+  PHASES="${TRAIN_PHASES:-prepare mid}" PREPARE_MODEL="$MODEL" MID_FROM="$MODEL" CLIPS=${CLIPS:-600} \
+  BATCH=${BATCH:-64} MID_LR=${MID_LR:-5e-4} MID_SECONDS=${MID_SECONDS:-100000} DATA_WORKERS=${DATA_WORKERS:-12} \
   TRAIN_COMPILE=$TRAIN_COMPILE CAPTION_DROP=${CAPTION_DROP:-0.1} EMA_DECAY=${EMA_DECAY:-0.99} \
   EMA_START=${EMA_START:-200} bash dev/embedded/build.sh "$W"
 say "all done in $(( $(date +%s) - START )) s"
