@@ -87,8 +87,9 @@ def flops_summary(models: BenchModels, config: GenerationConfig) -> dict[str, An
         tokens = forward_tokens(models.transformer_config, (1, 16, frames, h // shrink, w // shrink),
                                 (1, 16, 1 + short, h, w), (1, 16, mid, h, w), (1, 16, long, h, w), TEXT_TOKENS)
         per_forward.append(forward_flops(models.transformer_config, tokens).total)
-    passes = 2 if config.sampler.guidance_scale > 1.0 else 1
-    per_chunk = passes * sum(f * n for f, n in zip(per_forward, config.sampler.steps, strict=True))
+    sampler = config.sampler
+    per_chunk = sum(f * n * (2 if sampler.guided(stage) else 1)
+                    for stage, (f, n) in enumerate(zip(per_forward, sampler.steps, strict=True)))
     return {"pflop_per_forward_by_stage": [f / 1e15 for f in per_forward], "pflop_per_chunk": per_chunk / 1e15,
             "peak_tflops": H100_DENSE_BF16_TFLOPS}
 
@@ -138,6 +139,9 @@ def run_speed_bench(*, preset: str, steps: list[int] | None, height: int = 384, 
                     overrides: dict[str, Any] | None = None, models: BenchModels | None = None) -> dict[str, Any]:
     """Time our engine (and diffusers) on one config; `models` reuses already-built models (same process)."""
     config = bench_config(preset, steps, height, width, num_frames, overrides)
+    if with_diffusers and config.sampler.guidance_stages and config.sampler.guidance_scale > 1.0:
+        raise ConfigError("sampler.guidance_stages has no equivalent in diffusers' pipeline (it guides every stage); "
+                          "pass --no-diffusers to time our side alone")
     torch_device = _bench_device(device, full_size and models is None)
     # Before the 14B build; the full-size models are bf16, the tiny ones fp32.
     require_runtime_choices(config.runtime, torch_device, torch.bfloat16 if full_size else torch.float32,
@@ -197,6 +201,7 @@ def run_speed_bench(*, preset: str, steps: list[int] | None, height: int = 384, 
         "environment": environment(torch_device),
         "preset": config.preset,
         "sampler": {"kind": sampler.kind, "steps": list(sampler.steps), "guidance_scale": sampler.guidance_scale,
+                    "guidance_stages": list(sampler.guidance_stages),
                     "amplify_first_chunk": sampler.amplify_first_chunk},
         "video": {"height": height, "width": width, "num_frames": num_frames, "chunks": plan_frames(config).num_chunks,
                   "chunk_frames": chunk_frames, "trim": config.video.trim},

@@ -65,15 +65,14 @@ class ChunkDenoiser:
         self.sampler = sampler
         self.scheduler = build_scheduler(sampler.kind, scheduler_config, sampler.num_stages)
         self.patch_size = tuple(patch_size)
-        self.use_cfg = sampler.guidance_scale > 1.0
 
     def _tokens(self, latents: torch.Tensor) -> int:
         return int(np.prod(latents.shape[-3:])) // int(np.prod(self.patch_size))
 
     def _velocity(self, predict: PredictFn, latents: torch.Tensor, timestep: torch.Tensor, text: TextConditioning,
-                  zero_out: bool) -> torch.Tensor:
+                  zero_out: bool, stage: int = 0) -> torch.Tensor:
         cond = predict(latents, timestep, text.cond).float()
-        if not self.use_cfg:
+        if not self.sampler.guided(stage):
             return cond
         uncond = predict(latents, timestep, text.uncond).float()
         s = self.sampler
@@ -124,7 +123,7 @@ class ChunkDenoiser:
             for i, t in enumerate(timesteps):
                 timestep = t.expand(latents.shape[0]).to(torch.int64)
                 zero_out = s.zero_init and stage == 0 and i <= s.zero_init_steps
-                velocity = self._velocity(predict, latents, timestep, text, zero_out=zero_out)
+                velocity = self._velocity(predict, latents, timestep, text, zero_out=zero_out, stage=stage)
                 extra = {}
                 if is_dmd:
                     # DMD re-noises x0 towards the next timestep with the stage's own start latent as the noise.

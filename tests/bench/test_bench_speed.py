@@ -96,6 +96,21 @@ def test_tiny_bench_guided_presets_count_both_guidance_passes(preset, steps, for
         assert result["diffusers"] is None and result["ratio_ours_over_diffusers"] is None
 
 
+def test_guidance_stages_count_the_unconditional_forward_in_the_listed_stages_only():
+    overrides = {**SMALL_CHUNKS, "sampler.guidance_stages": [0]}
+    result = run_speed_bench(preset="mid", steps=[1, 1, 1], height=64, width=64, num_frames=9, full_size=False,
+                             device="cpu", with_diffusers=False, overrides=overrides)
+    assert result["ours"]["breakdown"]["forwards_by_stage"] == [2, 1, 1]
+    per_forward = result["flops"]["pflop_per_forward_by_stage"]
+    assert result["flops"]["pflop_per_chunk"] == pytest.approx(2 * per_forward[0] + per_forward[1] + per_forward[2],
+                                                             rel=1e-3)  # the report rounds
+    assert result["sampler"]["guidance_stages"] == [0]
+    # diffusers guides every stage: timing it beside this config would compare different work
+    with pytest.raises(ConfigError, match="guidance_stages"):
+        run_speed_bench(preset="mid", steps=[1, 1, 1], height=64, width=64, num_frames=9, full_size=False,
+                        device="cpu", with_diffusers=True, overrides=overrides)
+
+
 def test_quantized_bench_times_diffusers_on_the_unquantized_weights_first(monkeypatch):
     """runtime.quantize rewrites the shared transformer for good: diffusers must run before it, the pixel difference
     of the quantized first chunk must be reported, and the process cannot go back. A stand-in quantizer (weights x1.5,
