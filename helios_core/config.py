@@ -41,9 +41,10 @@ class SamplerConfig:
     kind: SamplerKind = "pyramid_dmd"
     steps: tuple[int, ...] = (1, 1, 1)
     guidance_scale: float = 1.0  # > 1 runs classifier-free guidance (two forwards per step)
-    # Pyramid stages (0 = the coarsest) that run the guidance; empty: all. Where objects are placed and coloured is
-    # settled at the coarse stages, whose forwards are cheap; guiding only those costs a fraction of full CFG.
-    guidance_stages: tuple[int, ...] = ()
+    # Guide only this many of the coarsest pyramid stages (None: every stage). Where objects are placed and coloured
+    # is settled at the coarse stages, whose forwards are the cheap ones. A count rather than a list of stage numbers,
+    # so a preset's value still means something when --steps or sampler.kind change the number of stages.
+    guidance_coarse_stages: int | None = None
     cfg_zero_star: bool = False  # CFG-Zero*: optimised scale s* = <v_c, v_u> / |v_u|^2
     zero_init: bool = False  # CFG-Zero* zero-init: prediction forced to 0 for the first steps of stage 0
     zero_init_steps: int = 1  # steps with index <= this are zeroed (the reference's `zero_steps`)
@@ -58,14 +59,19 @@ class SamplerConfig:
             raise ConfigError(f"sampler.steps needs one entry per pyramid stage for {self.kind}, got {list(self.steps)}")
         if self.guidance_scale < 0:
             raise ConfigError(f"sampler.guidance_scale must be >= 0, got {self.guidance_scale}")
-        stages = self.guidance_stages
-        if any(not 0 <= stage < self.num_stages for stage in stages) or len(set(stages)) != len(stages):
-            raise ConfigError(f"sampler.guidance_stages must be distinct stage numbers from 0 to "
-                              f"{self.num_stages - 1} (0 = the coarsest), got {list(stages)}")
+        if self.guidance_coarse_stages is not None and self.guidance_coarse_stages < 1:
+            raise ConfigError("sampler.guidance_coarse_stages must be at least 1 (or null for every stage), got "
+                              f"{self.guidance_coarse_stages}")
 
     def guided(self, stage: int) -> bool:
-        """Whether pyramid stage `stage` runs classifier-free guidance (two forwards per step)."""
-        return self.guidance_scale > 1.0 and (not self.guidance_stages or stage in self.guidance_stages)
+        """Whether pyramid stage `stage` (0 = the coarsest) runs classifier-free guidance (two forwards per step)."""
+        coarse = self.guidance_coarse_stages
+        return self.guidance_scale > 1.0 and (coarse is None or stage < coarse)
+
+    @property
+    def partly_guided(self) -> bool:
+        """Guidance on in some stages and off in others."""
+        return len({self.guided(stage) for stage in range(self.num_stages)}) > 1
 
     @property
     def num_stages(self) -> int:

@@ -139,9 +139,9 @@ def run_speed_bench(*, preset: str, steps: list[int] | None, height: int = 384, 
                     overrides: dict[str, Any] | None = None, models: BenchModels | None = None) -> dict[str, Any]:
     """Time our engine (and diffusers) on one config; `models` reuses already-built models (same process)."""
     config = bench_config(preset, steps, height, width, num_frames, overrides)
-    if with_diffusers and config.sampler.guidance_stages and config.sampler.guidance_scale > 1.0:
-        raise ConfigError("sampler.guidance_stages has no equivalent in diffusers' pipeline (it guides every stage); "
-                          "pass --no-diffusers to time our side alone")
+    if with_diffusers and config.sampler.partly_guided:
+        raise ConfigError("sampler.guidance_coarse_stages has no equivalent in diffusers' pipeline (it guides every "
+                          "stage); pass --no-diffusers to time our side alone")
     torch_device = _bench_device(device, full_size and models is None)
     # Before the 14B build; the full-size models are bf16, the tiny ones fp32.
     require_runtime_choices(config.runtime, torch_device, torch.bfloat16 if full_size else torch.float32,
@@ -201,7 +201,7 @@ def run_speed_bench(*, preset: str, steps: list[int] | None, height: int = 384, 
         "environment": environment(torch_device),
         "preset": config.preset,
         "sampler": {"kind": sampler.kind, "steps": list(sampler.steps), "guidance_scale": sampler.guidance_scale,
-                    "guidance_stages": list(sampler.guidance_stages),
+                    "guidance_coarse_stages": sampler.guidance_coarse_stages,
                     "amplify_first_chunk": sampler.amplify_first_chunk},
         "video": {"height": height, "width": width, "num_frames": num_frames, "chunks": plan_frames(config).num_chunks,
                   "chunk_frames": chunk_frames, "trim": config.video.trim},

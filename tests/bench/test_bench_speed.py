@@ -96,17 +96,17 @@ def test_tiny_bench_guided_presets_count_both_guidance_passes(preset, steps, for
         assert result["diffusers"] is None and result["ratio_ours_over_diffusers"] is None
 
 
-def test_guidance_stages_count_the_unconditional_forward_in_the_listed_stages_only():
-    overrides = {**SMALL_CHUNKS, "sampler.guidance_stages": [0]}
+def test_guidance_coarse_stages_count_the_unconditional_forward_in_those_stages_only():
+    overrides = {**SMALL_CHUNKS, "sampler.guidance_coarse_stages": 1}
     result = run_speed_bench(preset="mid", steps=[1, 1, 1], height=64, width=64, num_frames=9, full_size=False,
                              device="cpu", with_diffusers=False, overrides=overrides)
     assert result["ours"]["breakdown"]["forwards_by_stage"] == [2, 1, 1]
     per_forward = result["flops"]["pflop_per_forward_by_stage"]
     assert result["flops"]["pflop_per_chunk"] == pytest.approx(2 * per_forward[0] + per_forward[1] + per_forward[2],
                                                              rel=1e-3)  # the report rounds
-    assert result["sampler"]["guidance_stages"] == [0]
+    assert result["sampler"]["guidance_coarse_stages"] == 1
     # diffusers guides every stage: timing it beside this config would compare different work
-    with pytest.raises(ConfigError, match="guidance_stages"):
+    with pytest.raises(ConfigError, match="guidance_coarse_stages"):
         run_speed_bench(preset="mid", steps=[1, 1, 1], height=64, width=64, num_frames=9, full_size=False,
                         device="cpu", with_diffusers=True, overrides=overrides)
 
