@@ -16,13 +16,15 @@ set -u
 W=${1:?work dir}; START=$(date +%s); MODEL=${MODEL:-helios_core/default_model}; SEED=${SEED:-1}
 mkdir -p "$W/logs"
 say() { echo "[$(date +%T)] $*" | tee -a "$W/logs/build.log"; }
+PROFILE_SECONDS=${PROFILE_SECONDS:-200}
+PROFILE_JSON=${PUBLISH:-$W/logs}/mid_step_profile.json  # written by the profile, read by TRAIN_COMPILE=auto
 
 PUBLISH= SEED=$SEED CLIPS=${CLIPS:-600} WORKERS=${WORLD_WORKERS:-6} PHASES=world bash dev/embedded/build.sh "$W" \
   > "$W/logs/world-phase.out" 2>&1 &
 WORLD=$!
-if (( ${PROFILE_SECONDS:-200} > 0 )); then
-  timeout "${PROFILE_SECONDS:-200}" python3 dev/embedded/profile_mid_step.py "$MODEL" \
-    --out "${PUBLISH:-$W/logs}/mid_step_profile.json" > "$W/logs/profile.out" 2>&1
+if (( PROFILE_SECONDS > 0 )); then
+  timeout "$PROFILE_SECONDS" python3 dev/embedded/profile_mid_step.py "$MODEL" --out "$PROFILE_JSON" \
+    > "$W/logs/profile.out" 2>&1
   say "profile: exit $? ; $(grep -E '^(eager|gpu_noise|noise|batch|compiled)' "$W/logs/profile.out" \
     | tr '\n' ' ' | cut -c1-900)"
 fi
@@ -30,7 +32,7 @@ fi
 # the mid stage draws its levels (1:2:1), took at most 0.75x the eager one (the rest pays for compiling three shapes).
 TRAIN_COMPILE=${TRAIN_COMPILE:-auto}
 if [ "$TRAIN_COMPILE" = auto ]; then
-  TRAIN_COMPILE=$(python3 - "${PUBLISH:-$W/logs}/mid_step_profile.json" <<'EOF2'
+  TRAIN_COMPILE=$(python3 - "$PROFILE_JSON" <<'EOF2'
 import json, sys
 try:
     result = json.load(open(sys.argv[1]))

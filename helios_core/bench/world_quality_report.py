@@ -97,10 +97,11 @@ class ModelSummary:
     def to_dict(self, with_videos: bool = True) -> dict[str, Any]:
         data: dict[str, Any] = {"label": self.label, "model": self.model}
         data.update({key: self.mean(key) for key in _ADHERENCE_KEYS})
+        measures = [video.measures for video in self.videos]
         data.update({"drift_ratio": self.drift_ratio, "seam_ratio": self.mean("seam_ratio"),
-                     "seam_max": max((video.measures.seam_max for video in self.videos), default=1.0),
-                     "shapes_seen": _summed([video.measures for video in self.videos], "shapes_seen"),
-                     "color_errors": _summed([video.measures for video in self.videos], "color_errors"),
+                     "seam_max": max((clip.seam_max for clip in measures), default=1.0),
+                     "shapes_seen": _summed(measures, "shapes_seen"),
+                     "color_errors": _summed(measures, "color_errors"),
                      "checks": self.checks, "pass": self.passed})
         if with_videos:
             data["videos"] = [video.to_dict() for video in self.videos]
