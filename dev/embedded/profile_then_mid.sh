@@ -10,12 +10,18 @@
 # DISTILL_* and TEACHER_* knobs; "prepare distilled" with DISTILL_FROM=MODEL distils MODEL itself), and build.sh's
 # CLIPS (600), BATCH (64), MID_LR (5e-4), MID_SECONDS (no limit but the call's), CAPTION_DROP (0.1), EMA_DECAY
 # (0.99), EMA_START (200), DATA_WORKERS (12), TRAIN_COMPILE (auto: see below), RESERVE (30: seconds kept for the
-# export). Outputs (PUBLISH=dir): mid_step_profile.json / .txt, mid_model.tar and/or distilled_model.tar (without their
-# vae/, which is MODEL's), logs.tar.
+# export), TEXT_ENCODER (a text_encoder folder written by `python -m helios_core.embedded.train_text_encoder`: the
+# run starts from a copy of MODEL with it swapped in, so prepare embeds the captions with it, the transformer is
+# trained to read it, and the exports carry it). Outputs (PUBLISH=dir): mid_step_profile.json / .txt, mid_model.tar
+# and/or distilled_model.tar (without their vae/, which is MODEL's), logs.tar.
 set -u
 W=${1:?work dir}; START=$(date +%s); MODEL=${MODEL:-helios_core/default_model}; SEED=${SEED:-1}
 mkdir -p "$W/logs"
 say() { echo "[$(date +%T)] $*" | tee -a "$W/logs/build.log"; }
+if [ -n "${TEXT_ENCODER:-}" ]; then
+  bash dev/embedded/with_text_encoder.sh "$MODEL" "$TEXT_ENCODER" "$W/start_model" || exit 1
+  MODEL=$W/start_model; say "text encoder: $TEXT_ENCODER swapped into $MODEL"
+fi
 PROFILE_SECONDS=${PROFILE_SECONDS:-200}
 PROFILE_JSON=${PUBLISH:-$W/logs}/mid_step_profile.json  # written by the profile, read by TRAIN_COMPILE=auto
 

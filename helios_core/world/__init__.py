@@ -5,7 +5,7 @@ a fixed vocabulary and parsed back; a pure-function renderer (any frame, any len
 writer (MP4s plus manifest.jsonl); and a model-free judge that scores a video against a prompt second by second.
 """
 
-from helios_core.world.caption import caption, parse_prompt
+from helios_core.world.caption import WORD_ROLES, caption, caption_word_roles, parse_prompt
 from helios_core.world.dataset import clip_seed, write_world_dataset
 from helios_core.world.judge import JudgeReport, ObjectVerdict, SecondVerdict, judge_video
 from helios_core.world.render import WORLD_FPS, render_background, render_frames
@@ -42,6 +42,7 @@ __all__ = [
     "SPLITS",
     "VOCABULARY",
     "WORLD_FPS",
+    "WORD_ROLES",
     "JudgeReport",
     "ObjectSpec",
     "ObjectVerdict",
@@ -51,6 +52,7 @@ __all__ = [
     "SecondVerdict",
     "WorldObject",
     "caption",
+    "caption_word_roles",
     "clip_seed",
     "combination_split",
     "judge_video",

@@ -15,11 +15,16 @@ of a/an do not matter, size may be left out (it means medium), size and colour m
 commas both separate objects, and the camera and lighting phrases may come in either order. It accepts only words of
 `VOCABULARY`, so every prompt it accepts is one the model's tokenizer knows. Invariant: for every spec the world
 makes, `parse_prompt(caption(spec)) == spec`.
+
+`caption_word_roles(spec)` labels each word of the caption with the part of the scene it describes ("object 1", ...,
+"background", "camera", "lighting", or "glue" for "on" and "and"): what the embedded text encoder is trained to carry
+in each word's embedding (helios_core.embedded.train_text_encoder), so the transformer can tell "a red circle on a
+blue background" from "a blue circle on a red background".
 """
 
 from __future__ import annotations
 
-from helios_core.world.spec import ObjectSpec, PromptError, SceneSpec
+from helios_core.world.spec import MAX_OBJECTS, ObjectSpec, PromptError, SceneSpec
 from helios_core.world.vocabulary import (
     BACKGROUND_WORDS,
     CAMERA,
@@ -53,6 +58,29 @@ def caption(spec: SceneSpec) -> str:
     if spec.lighting_change:
         text += f", {LIGHTING_PHRASE}"
     return text
+
+
+WORD_ROLES: tuple[str, ...] = ("glue", *(f"object {n}" for n in range(1, MAX_OBJECTS + 1)), "background", "camera",
+                                "lighting")
+
+
+def caption_word_roles(spec: SceneSpec) -> list[tuple[str, str]]:
+    """(word, role) for every word of `caption(spec)`, in order (commas are not words: see `prompt_words`)."""
+    labelled: list[tuple[str, str]] = []
+    for index, obj in enumerate(spec.objects):
+        if index > 0 and index == len(spec.objects) - 1:
+            labelled.append(("and", "glue"))
+        labelled += [(word, f"object {index + 1}") for word in _object_phrase(obj).split()]
+    labelled.append(("on", "glue"))
+    pattern_word = BACKGROUND_WORDS.get(spec.background)
+    background_words = [article_for(spec.background_color), spec.background_color]
+    background_words += [pattern_word] if pattern_word else []
+    labelled += [(word, "background") for word in [*background_words, "background"]]
+    if spec.camera_pan is not None:
+        labelled += [(word, "camera") for word in [*CAMERA_PHRASE.split(), spec.camera_pan]]
+    if spec.lighting_change:
+        labelled += [(word, "lighting") for word in LIGHTING_PHRASE.split()]
+    return labelled
 
 
 def _object_phrase(obj: ObjectSpec) -> str:
