@@ -1,7 +1,8 @@
 #!/bin/bash
 # CPU A/B of the text encoder: fine-tune MODEL's transformer for the same steps on the same world clips, once with its
 # own text encoder (arm A) and once with TEXT_ENCODER swapped in (arm B: a folder written by
-# `python -m helios_core.embedded.train_text_encoder`), then measure both exports with background_binding.py.
+# `python -m helios_core.embedded.train_text_encoder`), then measure both exports with background_binding.py and
+# role_swap_gap.py.
 # Both arms run side by side, one CPU thread each, so they share the machine equally.
 #
 # Usage (repo root): TEXT_ENCODER=DIR bash dev/embedded/text_encoder_ab.sh WORKDIR
@@ -37,3 +38,5 @@ for arm in A B; do
 done
 OMP_NUM_THREADS=2 python dev/embedded/background_binding.py start=$MODEL A=$W/export_A B=$W/export_B \
   --out "$W/background_binding.json" | tee -a "$W/logs/ab.log"
+OMP_NUM_THREADS=2 python dev/embedded/role_swap_gap.py start=$MODEL,$W/data_A A=$W/export_A,$W/data_A \
+  B_start=$W/model_B,$W/data_B B=$W/export_B,$W/data_B | tee -a "$W/logs/ab.log"

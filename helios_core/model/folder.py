@@ -386,6 +386,11 @@ def load_encoding_parts(
         return vae, _load_text_encoder(info.path, device, torch.float32), _load_tokenizer(info.path)
 
 
+def load_tokenizer(path: Path) -> PreTrainedTokenizerBase:
+    """Only the tokenizer (a folder's tokenizer/ must exist: `validate_model_folder` says whether it does)."""
+    return _load_tokenizer(Path(path))
+
+
 def load_text_encoder(path: Path, *, dtype: torch.dtype = torch.float32) -> UMT5EncoderModel:
     """Only the text encoder, on the CPU (the engine moves it to the GPU just while it encodes)."""
     return _load_text_encoder(Path(path), torch.device("cpu"), dtype).eval()

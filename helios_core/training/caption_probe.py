@@ -8,12 +8,16 @@ not because the text was used). This probe measures exactly that, on the stage's
     swapped  = the same samples, noise, timesteps and pyramid levels, with each caption moved to the next sample
     gap      = swapped / own - 1      ~0: the text is ignored;  > 0: the captions matter
 
+`text_gap` is the same comparison with any other text in place of the own caption; `evaluate.evaluate_role_swap_gap`
+uses it with each world caption's first object and background colours exchanged (the same words, other roles), which
+a model that reads its prompt as a bag of words cannot tell apart.
+
 Base and mid stages only (the distilled stage's regression target itself depends on the caption).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import torch
 
@@ -27,20 +31,26 @@ PROBED_STAGES = ("base", "mid")
 def caption_gap(stage, model: torch.nn.Module, batches: Iterable[TrainingBatch], seed: int,
                 device: torch.device) -> dict[str, float]:
     """`stage` has `loss(model, batch, generator)`; batches need at least two samples with different captions."""
+    batches = list(batches)
+    if any(batch.text.shape[0] < 2 for batch in batches):
+        raise ConfigError("the caption probe needs batches of at least 2 samples (loop.batch_size >= 2)")
+    own, swapped = text_gap(stage, model, batches, [batch.text.roll(1, dims=0) for batch in batches], seed, device)
+    return {"own_caption_loss": own, "swapped_caption_loss": swapped, "caption_gap": swapped / own - 1.0}
+
+
+@torch.no_grad()
+def text_gap(stage, model: torch.nn.Module, batches: Sequence[TrainingBatch], other_texts: Sequence[torch.Tensor],
+             seed: int, device: torch.device) -> tuple[float, float]:
+    """Mean text-to-video stage loss of `batches` with their own text and with `other_texts` in its place (one
+    (B, L, D) tensor per batch), on the same sigmas, levels and noise; history and anchor zeroed."""
     generator = torch.Generator("cpu").manual_seed(seed)
-    own_total = swapped_total = 0.0
-    count = 0
-    for batch in batches:
-        if batch.text.shape[0] < 2:
-            raise ConfigError("the caption probe needs batches of at least 2 samples (loop.batch_size >= 2)")
+    own_total = other_total = 0.0
+    for batch, other_text in zip(batches, other_texts, strict=True):
         history, anchor = torch.zeros_like(batch.history), torch.zeros_like(batch.anchor)
-        own = TrainingBatch(batch.target, history, anchor, batch.text)
-        swapped = TrainingBatch(batch.target, history, anchor, batch.text.roll(1, dims=0))
         state = generator.get_state()
-        own_total += float(stage.loss(model, own.to(device), generator))
+        own_total += float(stage.loss(model, TrainingBatch(batch.target, history, anchor, batch.text).to(device),
+                                      generator))
         generator.set_state(state)  # the same sigmas, levels and noise for both
-        swapped_total += float(stage.loss(model, swapped.to(device), generator))
-        count += 1
-    own_loss, swapped_loss = own_total / count, swapped_total / count
-    return {"own_caption_loss": own_loss, "swapped_caption_loss": swapped_loss,
-            "caption_gap": swapped_loss / own_loss - 1.0}
+        other = TrainingBatch(batch.target, history, anchor, other_text.to(batch.text))
+        other_total += float(stage.loss(model, other.to(device), generator))
+    return own_total / len(batches), other_total / len(batches)

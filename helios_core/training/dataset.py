@@ -59,6 +59,7 @@ class LatentChunkDataset:
         self.history_frames = history_frames
         prepared, _ = read_index(self.root)
         self.shards: list[Path] = []
+        self.shard_captions: list[str] = []
         self.items: list[tuple[int, int]] = []  # (shard number, chunk index)
         for record in prepared.values():
             path = self.root / record["shard"]
@@ -67,6 +68,7 @@ class LatentChunkDataset:
             for k in range(int(record["num_chunks"])):
                 self.items.append((len(self.shards), k))
             self.shards.append(path)
+            self.shard_captions.append(str(record.get("caption", "")))
         if not self.items:
             raise MediaError(f"prepared folder {self.root} holds no chunks; prepare some videos first")
 
@@ -89,6 +91,10 @@ class LatentChunkDataset:
         past = past[:, -self.history_frames:]
         pad = target.new_zeros(target.shape[0], self.history_frames - past.shape[1], *target.shape[2:])
         return TrainingSample(target, torch.cat([pad, past], dim=1), anchor, text)
+
+    def caption(self, index: int) -> str:
+        """The caption item `index` was prepared with (its embedding is the sample's `text`)."""
+        return self.shard_captions[self.items[index][0]]
 
     def negative_text(self) -> torch.Tensor:
         """(L, D) embedding of the default negative prompt, for teachers sampled with CFG."""

@@ -14,12 +14,15 @@ import torch
 from safetensors.torch import load_file
 
 from helios_core.errors import ConfigError
-from helios_core.training.caption_probe import PROBED_STAGES, caption_gap
+from helios_core.model.folder import load_text_encoder, load_tokenizer
+from helios_core.model.text import PromptEncoder
+from helios_core.training.caption_probe import PROBED_STAGES, caption_gap, text_gap
 from helios_core.training.config import TrainConfig
 from helios_core.training.dataset import SampleOrder
 from helios_core.training.history_aug import augment_history
 from helios_core.training.model_setup import trainable_parameters
 from helios_core.training.trainer import _resolve_precision, build_components
+from helios_core.world import PromptError, caption, parse_prompt, swap_first_object_and_background_colors
 
 
 def _evaluated_model(config: TrainConfig, model_path: Path, data_dir: Path, checkpoint: Path | None, use_ema: bool):
@@ -71,3 +74,37 @@ def evaluate_caption_gap(config: TrainConfig, *, model_path: Path, data_dir: Pat
     with torch.autocast("cuda", dtype=torch.bfloat16, enabled=precision == "bf16"):
         return caption_gap(parts.stage, model, batches, seed, device)
 
+
+
+@torch.no_grad()
+def evaluate_role_swap_gap(config: TrainConfig, *, model_path: Path, data_dir: Path, checkpoint: Path | None = None,
+                           num_batches: int = 4, seed: int = 1234, use_ema: bool = False) -> dict[str, float]:
+    """Does the model read which word plays which part? The caption probe's comparison, but the other text is each
+    sample's own world caption with its first object's and its background's colours exchanged, encoded by
+    `model_path`'s text encoder: the same words in other roles. A model that reads its prompt as a bag of words
+    scores ~0 (`role_swap_gap` = swapped / own - 1); one that binds colours to roles scores > 0."""
+    if config.stage not in PROBED_STAGES:
+        raise ConfigError(f"the role-swap probe covers the {' and '.join(PROBED_STAGES)} stages, not {config.stage}")
+    config = config.validate()
+    parts, model, device, precision = _evaluated_model(config, model_path, data_dir, checkpoint, use_ema)
+    encoder = PromptEncoder(load_tokenizer(Path(model_path)), load_text_encoder(Path(model_path)),
+                            max_sequence_length=int(parts.dataset.settings["max_sequence_length"]))
+    order = SampleOrder(len(parts.dataset), seed)
+    size = config.loop.batch_size
+    batches, swapped_texts = [], []
+    for index in range(num_batches):
+        items = [order.item_at(index * size + offset) for offset in range(size)]
+        batches.append(order.batch(parts.dataset, index * size, size))
+        swapped_texts.append(torch.cat([encoder.encode(_role_swapped(parts.dataset.caption(item)))
+                                        for item in items]))
+    with torch.autocast("cuda", dtype=torch.bfloat16, enabled=precision == "bf16"):
+        own, swapped = text_gap(parts.stage, model, batches, swapped_texts, seed, device)
+    return {"own_caption_loss": own, "role_swapped_loss": swapped, "role_swap_gap": swapped / own - 1.0}
+
+
+def _role_swapped(caption_text: str) -> str:
+    try:
+        spec = parse_prompt(caption_text)
+    except PromptError as error:
+        raise ConfigError(f"the role-swap probe needs world captions; {caption_text!r}: {error}") from None
+    return caption(swap_first_object_and_background_colors(spec))

@@ -18,7 +18,7 @@ from helios_core.world.scene import (
     scene_from_prompt,
     split_triples,
 )
-from helios_core.world.spec import ObjectSpec, PromptError, SceneSpec
+from helios_core.world.spec import ObjectSpec, PromptError, SceneSpec, swap_first_object_and_background_colors
 from helios_core.world.vocabulary import (
     BACKGROUNDS,
     CAMERA,
@@ -62,6 +62,7 @@ __all__ = [
     "sample_scene",
     "scene_from_prompt",
     "split_triples",
+    "swap_first_object_and_background_colors",
     "unknown_words",
     "write_world_dataset",
 ]

@@ -11,7 +11,7 @@ Invariants (checked in `SceneSpec.__post_init__`, so every spec the world builds
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from helios_core.errors import UserInputError
 from helios_core.world.vocabulary import BACKGROUNDS, CAMERA, COLORS, MOTIONS, SHAPES, SIZES
@@ -73,3 +73,11 @@ class SceneSpec:
                 f"a {self.background_color} object on a {self.background_color} background cannot be seen; "
                 "pick another background colour"
             )
+
+
+def swap_first_object_and_background_colors(spec: SceneSpec) -> SceneSpec:
+    """The same scene with its first object's colour and the background's exchanged: a caption of the same words in
+    other roles ("a red circle ... on a blue background" -> "a blue circle ... on a red background"). Still a valid
+    spec: the colours stay distinct."""
+    first = replace(spec.objects[0], color=spec.background_color)
+    return replace(spec, objects=(first, *spec.objects[1:]), background_color=spec.objects[0].color)

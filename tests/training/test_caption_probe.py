@@ -1,5 +1,6 @@
 """The caption probe (training/caption_probe.py): zero for a model that cannot see its text, non-zero and repeatable
-for one that can, and usable on a prepared data folder and a checkpoint through `evaluate_caption_gap`."""
+for one that can, and usable on a prepared data folder and a checkpoint through `evaluate_caption_gap`; and its
+role-swap variant `evaluate_role_swap_gap` (world captions with object and background colours exchanged)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import SEQUENCE_LENGTH, SIZE, write_manifest
 
 from helios_core.bench.train_bench import build_transformer, synthetic_batch
 from helios_core.errors import ConfigError
 from helios_core.training import load_train_config
-from helios_core.training.caption_probe import caption_gap
-from helios_core.training.evaluate import evaluate_caption_gap
+from helios_core.training.caption_probe import caption_gap, text_gap
+from helios_core.training.evaluate import evaluate_caption_gap, evaluate_role_swap_gap
 from helios_core.training.stages.base import BaseStage
 from helios_core.training.stages.common import HistoryLayout
 from helios_core.training.stages.mid import MidStage
@@ -57,3 +59,46 @@ def test_evaluate_on_prepared_data_and_refuse_the_distilled_stage(tiny_model_dir
     assert result["own_caption_loss"] > 0 and result["swapped_caption_loss"] > 0
     with pytest.raises(ConfigError, match="caption probe covers"):
         evaluate_caption_gap(load_train_config("distilled", {}), **paths)
+
+
+def test_the_same_text_on_both_sides_gives_exactly_no_gap() -> None:
+    stage, model, batches = _setup("mid")
+    own, other = text_gap(stage, model, batches, [batch.text.clone() for batch in batches], seed=5, device=CPU)
+    assert own == other > 0
+
+
+@pytest.fixture(scope="module")
+def world_prepared_dir(tmp_path_factory, video_dir: Path, tiny_model_dir: Path) -> Path:
+    from helios_core.training import prepare_dataset
+
+    manifest = write_manifest(video_dir / "world_manifest.jsonl", [
+        {"path": "a.mp4", "caption": "a small red square moving right on a blue background"},
+        {"path": "b.mp4", "caption": "a large blue circle moving down on a green background"},
+        {"path": "c.mp4", "caption": "a white star growing and a red circle bouncing on a black background"},
+    ])
+    out = tmp_path_factory.mktemp("world_prepared")
+    report = prepare_dataset(manifest, out, model_path=tiny_model_dir, height=SIZE, width=SIZE,
+                             max_sequence_length=SEQUENCE_LENGTH)
+    assert len(report.prepared) == 3
+    return out
+
+
+def test_role_swap_gap_on_world_captions(tiny_model_dir: Path, world_prepared_dir: Path) -> None:
+    paths = {"model_path": tiny_model_dir, "data_dir": world_prepared_dir}
+    config = load_train_config("mid", {"loop.batch_size": 2})
+    result = evaluate_role_swap_gap(config, num_batches=2, **paths)
+    assert result == evaluate_role_swap_gap(config, num_batches=2, **paths)  # fixed batches and draws
+    # The same own loss as the caption probe on the same batches; the role-swapped text is a different text.
+    assert result["own_caption_loss"] == pytest.approx(evaluate_caption_gap(config, num_batches=2,
+                                                                            **paths)["own_caption_loss"])
+    assert result["role_swapped_loss"] > 0 and result["role_swap_gap"] != 0.0
+
+
+def test_role_swap_needs_world_captions_and_a_probed_stage(tiny_model_dir: Path, prepared_dir: Path,
+                                                           world_prepared_dir: Path) -> None:
+    with pytest.raises(ConfigError, match="needs world captions"):  # "a red square moves right" is not one
+        evaluate_role_swap_gap(load_train_config("mid", {"loop.batch_size": 2}), model_path=tiny_model_dir,
+                               data_dir=prepared_dir, num_batches=1)
+    with pytest.raises(ConfigError, match="role-swap probe covers"):
+        evaluate_role_swap_gap(load_train_config("distilled", {}), model_path=tiny_model_dir,
+                               data_dir=world_prepared_dir)
