@@ -60,21 +60,24 @@ def video_dir(tmp_path_factory) -> Path:
     return folder
 
 
-@pytest.fixture(scope="session")
-def prepared_dir(tmp_path_factory, video_dir: Path, tiny_model_dir: Path) -> Path:
+def prepare_three_videos(out: Path, video_dir: Path, model_dir: Path, captions: tuple[str, str, str],
+                         manifest_name: str = "manifest.jsonl") -> Path:
+    """Prepare video_dir's a.mp4, b.mp4 and c.mp4 with these captions into `out` (all three must prepare)."""
     from helios_core.training import prepare_dataset
 
-    torch.set_num_threads(1)
-    manifest = write_manifest(video_dir / "manifest.jsonl", [
-        {"path": "a.mp4", "caption": "a red square moves right"},
-        {"path": "b.mp4", "caption": "a blue square moves down"},
-        {"path": "c.mp4", "caption": "a green square moves"},
-    ])
-    out = tmp_path_factory.mktemp("prepared")
-    report = prepare_dataset(manifest, out, model_path=tiny_model_dir, height=SIZE, width=SIZE,
+    names = ("a.mp4", "b.mp4", "c.mp4")
+    manifest = write_manifest(video_dir / manifest_name, [{"path": n, "caption": c} for n, c in zip(names, captions)])
+    report = prepare_dataset(manifest, out, model_path=model_dir, height=SIZE, width=SIZE,
                              max_sequence_length=SEQUENCE_LENGTH)
     assert len(report.prepared) == 3 and not report.skipped
     return out
+
+
+@pytest.fixture(scope="session")
+def prepared_dir(tmp_path_factory, video_dir: Path, tiny_model_dir: Path) -> Path:
+    torch.set_num_threads(1)
+    return prepare_three_videos(tmp_path_factory.mktemp("prepared"), video_dir, tiny_model_dir,
+                                ("a red square moves right", "a blue square moves down", "a green square moves"))
 
 
 class Killed(Exception):

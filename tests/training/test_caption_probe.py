@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import SEQUENCE_LENGTH, SIZE, write_manifest
+from conftest import prepare_three_videos
 
 from helios_core.bench.train_bench import build_transformer, synthetic_batch
 from helios_core.errors import ConfigError
@@ -69,18 +69,11 @@ def test_the_same_text_on_both_sides_gives_exactly_no_gap() -> None:
 
 @pytest.fixture(scope="module")
 def world_prepared_dir(tmp_path_factory, video_dir: Path, tiny_model_dir: Path) -> Path:
-    from helios_core.training import prepare_dataset
-
-    manifest = write_manifest(video_dir / "world_manifest.jsonl", [
-        {"path": "a.mp4", "caption": "a small red square moving right on a blue background"},
-        {"path": "b.mp4", "caption": "a large blue circle moving down on a green background"},
-        {"path": "c.mp4", "caption": "a white star growing and a red circle bouncing on a black background"},
-    ])
-    out = tmp_path_factory.mktemp("world_prepared")
-    report = prepare_dataset(manifest, out, model_path=tiny_model_dir, height=SIZE, width=SIZE,
-                             max_sequence_length=SEQUENCE_LENGTH)
-    assert len(report.prepared) == 3
-    return out
+    captions = ("a small red square moving right on a blue background",
+                "a large blue circle moving down on a green background",
+                "a white star growing and a red circle bouncing on a black background")
+    return prepare_three_videos(tmp_path_factory.mktemp("world_prepared"), video_dir, tiny_model_dir, captions,
+                                "world_manifest.jsonl")
 
 
 def test_role_swap_gap_on_world_captions(tiny_model_dir: Path, world_prepared_dir: Path) -> None:
