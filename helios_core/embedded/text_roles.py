@@ -16,8 +16,8 @@ the same to it. `measure_text_roles` says how much of that is there:
                               captions, names the background's colour / the first object's colour of held-out
                               captions; a bag of words cannot tell which named colour is which (about 0.5)
 
-The prototype-4 random encoder scores 0.997 cosine (2026-12-08 measurement in the model card), which is why its
-backgrounds take the object's colour in ("a red circle on a blue background" comes out purple).
+The prototype-4 random encoder scores 0.996 cosine and 0.49 background readout (2026-12-08, model card), which is why
+its backgrounds take the object's colour in ("a red circle on a blue background" comes out purple).
 """
 
 from __future__ import annotations
@@ -62,7 +62,8 @@ def labelled_captions(tokenizer: PreTrainedTokenizerBase, seeds: range, split: s
     for row, spec in enumerate(specs):
         # The embedded tokenizer is word level: one token per word, a token per comma (labelled glue), then </s>.
         # Anything else would misalign the labels, so it is an error.
-        pending = [(tokenizer.convert_tokens_to_ids(word), _ROLE_INDEX[role]) for word, role in caption_word_roles(spec)]
+        pending = [(tokenizer.convert_tokens_to_ids(word), _ROLE_INDEX[role])
+                   for word, role in caption_word_roles(spec)]
         position = 0
         while pending:
             token = int(ids[row, position])

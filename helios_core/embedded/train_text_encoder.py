@@ -6,7 +6,7 @@ better than from the bare word (61% against 60%; `text_roles.measure_text_roles`
 to see word order, so to it "a red circle on a blue background" is the bag {red, blue, circle, ...}: its backgrounds
 come out as the mix of every colour named (red + blue = purple). A released Helios reads a pretrained UMT5-XXL, whose
 embeddings carry such context; this is the small stand-in for that pretraining, on captions alone (no video), in a
-few minutes on a CPU.
+minute and a half on a 2-core CPU.
 
 Objective, per word token of a world caption (labels from `caption_word_roles`, via `labelled_captions`):
 - a cosine classifier must name the word's role among WORD_ROLES ("object 1", "object 2", ..., "background"), and
@@ -160,7 +160,8 @@ def _check(settings: TextEncoderTrainSettings) -> None:
             raise ConfigError(f"{settings.model} has no {needed}; pass a model folder (e.g. helios_core/default_model)")
 
 
-def save_trained_text_encoder(result: TextEncoderTrainResult, settings: TextEncoderTrainSettings, out_dir: Path) -> Path:
+def save_trained_text_encoder(result: TextEncoderTrainResult, settings: TextEncoderTrainSettings,
+                              out_dir: Path) -> Path:
     """The UMT5 folder (config.json + fp32 model.safetensors) and train_log.json; returns `out_dir`."""
     out_dir = Path(out_dir)
     result.encoder.save_pretrained(out_dir, safe_serialization=True)

@@ -75,7 +75,6 @@ def evaluate_caption_gap(config: TrainConfig, *, model_path: Path, data_dir: Pat
         return caption_gap(parts.stage, model, batches, seed, device)
 
 
-
 @torch.no_grad()
 def evaluate_role_swap_gap(config: TrainConfig, *, model_path: Path, data_dir: Path, checkpoint: Path | None = None,
                            num_batches: int = 4, seed: int = 1234, use_ema: bool = False) -> dict[str, float]:
