@@ -22,12 +22,13 @@ its backgrounds take the object's colour in ("a red circle on a blue background"
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 from transformers import PreTrainedTokenizerBase
 
-from helios_core.world import COLORS, WORD_ROLES, caption, caption_word_roles, sample_scene
+from helios_core.world import COLORS, WORD_ROLES, SceneSpec, caption, caption_word_roles, sample_scene
 
 IGNORE = -100  # label of </s> and padding: cross_entropy's ignore_index
 _ROLE_INDEX = {role: index for index, role in enumerate(WORD_ROLES)}
@@ -50,9 +51,13 @@ class LabelledCaptions:
         return LabelledCaptions(self.input_ids[rows], self.attention_mask[rows], self.roles[rows], self.words[rows])
 
 
-def labelled_captions(tokenizer: PreTrainedTokenizerBase, seeds: range, split: str) -> LabelledCaptions:
-    """Captions of the world's scenes `sample_scene(seed, split=split)`, tokenised and labelled word by word."""
-    specs = [sample_scene(seed, split=split).spec() for seed in seeds]
+def world_specs(seeds: range, split: str) -> list[SceneSpec]:
+    """The specs of the world's scenes `sample_scene(seed, split=split)`."""
+    return [sample_scene(seed, split=split).spec() for seed in seeds]
+
+
+def labelled_captions(tokenizer: PreTrainedTokenizerBase, specs: Sequence[SceneSpec]) -> LabelledCaptions:
+    """The captions of `specs`, tokenised and labelled word by word."""
     texts = [caption(spec) for spec in specs]
     tokens = tokenizer(texts, padding="longest", return_tensors="pt")
     ids, mask = tokens.input_ids, tokens.attention_mask
@@ -102,7 +107,7 @@ class RoleMeasureSizes:
 def measure_text_roles(encoder: torch.nn.Module, tokenizer: PreTrainedTokenizerBase,
                        sizes: RoleMeasureSizes = RoleMeasureSizes()) -> dict[str, float]:
     """Role readability of `encoder` on held-out world captions (see the module docstring)."""
-    captions = labelled_captions(tokenizer, range(sizes.probe_captions), "heldout")
+    captions = labelled_captions(tokenizer, world_specs(range(sizes.probe_captions), "heldout"))
     hidden = token_embeddings(encoder, captions)
     on_word = captions.roles != IGNORE
     features, roles, words = hidden[on_word], captions.roles[on_word], captions.words[on_word]
@@ -124,10 +129,10 @@ def color_readout(encoder: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, 
     colors = list(COLORS)
 
     def readout_data(seeds: range, split: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        captions = labelled_captions(tokenizer, seeds, split)
+        specs = world_specs(seeds, split)
+        captions = labelled_captions(tokenizer, specs)
         # As the pipeline passes them: embeddings past the caption's own tokens are zero (PromptEncoder).
         embeddings = token_embeddings(encoder, captions) * captions.attention_mask.unsqueeze(-1)
-        specs = [sample_scene(seed, split=split).spec() for seed in seeds]
         labels = torch.tensor([[colors.index(s.background_color), colors.index(s.objects[0].color)] for s in specs])
         return embeddings, captions.attention_mask.bool(), labels
 

@@ -43,6 +43,7 @@ from helios_core.embedded.text_roles import (
     labelled_captions,
     measure_text_roles,
     token_embeddings,
+    world_specs,
 )
 from helios_core.errors import ConfigError
 from helios_core.world import WORD_ROLES
@@ -93,7 +94,7 @@ def train_text_encoder(settings: TextEncoderTrainSettings,
     encoder = UMT5EncoderModel.from_pretrained(Path(settings.model) / "text_encoder", local_files_only=True).float()
     before = measure_text_roles(encoder, tokenizer, settings.measure)
     report(f"starting encoder: {before}")
-    captions = labelled_captions(tokenizer, range(settings.train_captions), "train")
+    captions = labelled_captions(tokenizer, world_specs(range(settings.train_captions), "train"))
     start = copy.deepcopy(encoder).eval().requires_grad_(False)
     anchor = start if settings.anchor_weight > 0 else None
     with torch.random.fork_rng(devices=[]):
@@ -128,7 +129,7 @@ def train_text_encoder(settings: TextEncoderTrainSettings,
 def embedding_change(start: UMT5EncoderModel, trained: UMT5EncoderModel, tokenizer, num_captions: int) -> float:
     """sum |trained - start|^2 / sum |start|^2 over the kept tokens of held-out captions: how far the embeddings a
     transformer trained on `start` reads have moved (0 = unchanged, 1 = as large as the embeddings themselves)."""
-    captions = labelled_captions(tokenizer, range(num_captions), "heldout")
+    captions = labelled_captions(tokenizer, world_specs(range(num_captions), "heldout"))
     real = captions.attention_mask.bool()
     old, new = token_embeddings(start, captions)[real], token_embeddings(trained, captions)[real]
     return float((new - old).square().sum() / old.square().sum())
@@ -164,11 +165,8 @@ def save_trained_text_encoder(result: TextEncoderTrainResult, settings: TextEnco
                               out_dir: Path) -> Path:
     """The UMT5 folder (config.json + fp32 model.safetensors) and train_log.json; returns `out_dir`."""
     out_dir = Path(out_dir)
+    # Unlike diffusers' (see save_trained_vae), transformers' save_pretrained writes no `_name_or_path`.
     result.encoder.save_pretrained(out_dir, safe_serialization=True)
-    config_path = out_dir / "config.json"  # drop the training machine's path, meaningless in a shipped model
-    config = json.loads(config_path.read_text())
-    if config.pop("_name_or_path", None) is not None:
-        config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
     log = {"settings": asdict(settings), "before": result.before, "after": result.after, "seconds": result.seconds,
            "losses_every_10": result.losses[::10], "torch": torch.__version__}
     (out_dir / "train_log.json").write_text(json.dumps(log, indent=1) + "\n")

@@ -18,7 +18,7 @@ from helios_core.model.folder import load_text_encoder, load_tokenizer
 from helios_core.model.text import PromptEncoder
 from helios_core.training.caption_probe import PROBED_STAGES, caption_gap, text_gap
 from helios_core.training.config import TrainConfig
-from helios_core.training.dataset import SampleOrder
+from helios_core.training.dataset import SampleOrder, TrainingBatch
 from helios_core.training.history_aug import augment_history
 from helios_core.training.model_setup import trainable_parameters
 from helios_core.training.trainer import _resolve_precision, build_components
@@ -92,8 +92,8 @@ def evaluate_role_swap_gap(config: TrainConfig, *, model_path: Path, data_dir: P
     size = config.loop.batch_size
     batches, swapped_texts = [], []
     for index in range(num_batches):
-        items = [order.item_at(index * size + offset) for offset in range(size)]
-        batches.append(order.batch(parts.dataset, index * size, size))
+        items = [order.item_at(index * size + offset) for offset in range(size)]  # what order.batch would draw
+        batches.append(TrainingBatch.collate([parts.dataset[item] for item in items]))
         swapped_texts.append(torch.cat([encoder.encode(_role_swapped(parts.dataset.caption(item)))
                                         for item in items]))
     with torch.autocast("cuda", dtype=torch.bfloat16, enabled=precision == "bf16"):

@@ -6,7 +6,13 @@ import pytest
 import torch
 
 from helios_core.embedded.config import embedded_tokenizer
-from helios_core.embedded.text_roles import IGNORE, RoleMeasureSizes, labelled_captions, measure_text_roles
+from helios_core.embedded.text_roles import (
+    IGNORE,
+    RoleMeasureSizes,
+    labelled_captions,
+    measure_text_roles,
+    world_specs,
+)
 from helios_core.world import WORD_ROLES, caption, sample_scene
 
 SMALL = RoleMeasureSizes(probe_captions=300, readout_train_captions=1500, readout_test_captions=300, readout_steps=300)
@@ -42,7 +48,7 @@ def tokenizer():
 
 
 def test_labels_follow_the_caption_word_by_word(tokenizer):
-    captions = labelled_captions(tokenizer, range(50), "train")
+    captions = labelled_captions(tokenizer, world_specs(range(50), "train"))
     for row, seed in enumerate(range(50)):
         text = caption(sample_scene(seed).spec())
         tokens = tokenizer.convert_ids_to_tokens(captions.input_ids[row][captions.attention_mask[row].bool()])
